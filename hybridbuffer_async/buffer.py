@@ -1,0 +1,728 @@
+"""``HybridBuffer``: the memory → storage state machine.
+
+The buffer is a sequence of *segments*: zero or more sealed objects in storage, then a
+*tail* that is either a list of ``bytes`` chunks in memory or an open storage writer.
+Writes always go to the tail. While the memory tail stays within ``threshold`` nothing
+touches storage; the write that would cross it moves the whole tail into a new storage
+object and writing continues there. When a read reaches an open writer, the writer is
+finished (sealed) and later writes start a new memory tail — so a write after a read never
+lands in an object that is already being read, and no byte is lost.
+
+Memory mode is the hot path: ``write`` of ``bytes`` and ``read`` from the memory tail run
+without locks, awaits or copies where Python allows; everything else takes a lock, which
+also closes the fast path (the *gates*) while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import warnings
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ._concurrency import shielded
+from .errors import BufferClosedError, HybridBufferError, StorageError
+from .middleware.base import Middleware
+from .storage.base import Bytes, Storage, StorageFactory, StorageReader, StorageWriter
+from .storage.file import FileStorage
+
+__all__ = ["DEFAULT_THRESHOLD", "HybridBuffer"]
+
+logger = logging.getLogger("hybridbuffer_async")
+
+#: Bytes held in memory before a buffer spills to storage.
+DEFAULT_THRESHOLD = 2 * 1024 * 1024
+#: What one storage read asks for; also the largest piece of ``write_to``/``write_from``.
+_IO_SIZE = 1024 * 1024
+#: Pieces yielded by ``async for``.
+_ITER_SIZE = 256 * 1024
+
+
+@dataclass(slots=True)
+class _Segment:
+    key: str
+    size: int  # logical size: less than what is stored after a truncate()
+
+
+def _byte_view(data: object) -> Bytes:
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    if isinstance(data, memoryview):
+        return data.cast("B") if data.c_contiguous else data.tobytes()
+    raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
+
+
+def _check_size(name: str, n: object, *, allow_all: bool = False) -> int:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    if n < 0 and not (allow_all and n == -1):
+        raise ValueError(f"{name} must be >= 0{' or -1' if allow_all else ''}, got {n}")
+    return n
+
+
+class HybridBuffer:
+    """A byte buffer that keeps data in memory up to *threshold*, then in storage.
+
+    Writes append; reads consume from a read position; :meth:`rewind` makes everything
+    readable again. Calls from several tasks are **serialized**: each call is atomic with
+    respect to the others, and they run in arrival order.
+
+    :param threshold: bytes kept in memory before spilling (default 2 MiB)
+    :param storage: a storage factory (default :class:`~hybridbuffer_async.storage.FileStorage`)
+    :param middleware: transforms applied on the way to storage, in order (reversed on read)
+    :raises TypeError: if an argument has the wrong type
+    :raises ValueError: if *threshold* is not positive
+    """
+
+    def __init__(
+        self,
+        threshold: int = DEFAULT_THRESHOLD,
+        *,
+        storage: StorageFactory | None = None,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        if not isinstance(threshold, int) or isinstance(threshold, bool):
+            raise TypeError(f"threshold must be an int, not {type(threshold).__name__}")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        if storage is not None and not callable(storage):
+            raise TypeError(
+                f"storage must be a storage factory such as FileStorage(), "
+                f"not {type(storage).__name__}"
+            )
+        if isinstance(middleware, (str, bytes)) or not isinstance(middleware, Sequence):
+            raise TypeError("middleware must be a sequence of middleware objects")
+        for m in middleware:
+            if not isinstance(m, Middleware):
+                raise TypeError(f"middleware item {m!r} has no wrap_writer/wrap_reader")
+        self._threshold = threshold
+        self._factory: StorageFactory = storage if storage is not None else FileStorage()
+        self._middleware = tuple(middleware)
+        self._storage: Storage | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._broken: BaseException | None = None
+        self._init_state()
+        # Fast-path gates: the memory tail when a lock-free write/read may use it, else None.
+        self._wgate: list[bytes] | None = self._mem
+        self._rgate: list[bytes] | None = self._mem
+
+    def _init_state(self) -> None:
+        # Sealed segments and the number of bytes they hold.
+        self._stored: list[_Segment] = []
+        self._base = 0
+        # Tail: memory chunks with the room left under the threshold...
+        self._mem: list[bytes] | None = []
+        self._room = self._threshold
+        # ...or an open writer.
+        self._writer: StorageWriter | None = None
+        self._wkey = ""
+        self._wsize = 0
+        # Read cursor: bytes consumed, segment index (len(_stored) = the tail), offset in a
+        # stored segment, chunk index and offset in the memory tail.
+        self._pos = 0
+        self._seg = 0
+        self._off = 0
+        self._ci = 0
+        self._co = 0
+        # Open reader of segment _seg and the bytes it returned that are not consumed yet.
+        self._reader: StorageReader | None = None
+        self._pending = b""
+        self._ppos = 0
+
+    @classmethod
+    async def from_bytes(cls, data: Bytes, **kwargs: Any) -> HybridBuffer:
+        """Create a buffer holding *data* (spilled at once if larger than the threshold).
+
+        :param kwargs: passed to :class:`HybridBuffer`
+        """
+        buf = cls(**kwargs)
+        try:
+            await buf.write(data)
+        except BaseException:
+            await buf.aclose()
+            raise
+        return buf
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def threshold(self) -> int:
+        """Bytes kept in memory before spilling."""
+        return self._threshold
+
+    @property
+    def size(self) -> int:
+        """Bytes held (written since the last reset, less what ``truncate`` removed)."""
+        if self._mem is not None:
+            return self._base + self._threshold - self._room
+        return self._base + self._wsize
+
+    @property
+    def spilled(self) -> bool:
+        """Whether any data is in storage."""
+        return bool(self._stored) or self._writer is not None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def __len__(self) -> int:
+        """Unread bytes."""
+        return self.size - self._pos
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "spilled" if self.spilled else "memory"
+        return f"<HybridBuffer {state} size={self.size} unread={len(self)}>"
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def write(self, data: Bytes) -> int:
+        """Append *data*.
+
+        ``bytes`` are kept without copying while in memory; ``bytearray`` and
+        ``memoryview`` are copied, so the caller may reuse them at once.
+
+        :return: the number of bytes written
+        :raises TypeError: if *data* is not bytes-like
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed; the buffer then needs :meth:`reset`
+        """
+        chunks = self._wgate
+        if chunks is not None and type(data) is bytes:
+            n = len(data)
+            room = self._room - n
+            if room >= 0 and n:
+                chunks.append(data)
+                self._room = room
+                return n
+        return await self._write_slow(data)
+
+    async def _write_slow(self, data: object) -> int:
+        view = _byte_view(data)
+        n = len(view)
+        async with self._op():
+            if not n:
+                return 0
+            if self._mem is None:
+                assert self._writer is not None
+                try:
+                    await self._writer.write(view)
+                except BaseException as exc:
+                    self._broken = exc
+                    raise
+                self._wsize += n
+            elif n <= self._room:
+                self._mem.append(bytes(view))
+                self._room -= n
+            else:
+                await self._spill(view)
+            return n
+
+    async def _spill(self, view: Bytes) -> None:
+        """Move the memory tail and *view* into a new storage object."""
+        assert self._mem is not None
+        if self._storage is None:
+            self._storage = self._factory()
+        key, writer = await self._storage.create_writer()
+        for m in reversed(self._middleware):
+            writer = m.wrap_writer(writer)
+        try:
+            for chunk in self._mem:
+                await writer.write(chunk)
+            await writer.write(view)
+        except BaseException:
+            # Nothing changed yet: the memory tail still holds every byte.
+            await self._abort(writer)
+            raise
+        msize = self._threshold - self._room
+        if self._seg == len(self._stored):  # the cursor was in the memory tail
+            self._off = self._pos - self._base
+            self._ci = self._co = 0
+        self._mem = None
+        self._writer, self._wkey, self._wsize = writer, key, msize + len(view)
+        logger.debug("spilled %d bytes to %s storage as %s", self._wsize, self._storage.name, key)
+
+    async def write_from(self, source: Any) -> int:
+        """Write everything *source* yields.
+
+        :param source: an async or sync iterable of bytes, or an object whose ``read(n)``
+            (sync or async) returns bytes and ``b""`` at the end
+        :return: the number of bytes written
+        :raises TypeError: if *source* is none of these, or yields something not bytes-like
+        """
+        if isinstance(source, (bytes, bytearray, memoryview, str)):
+            raise TypeError("source must be an iterable of bytes or a readable; use write()")
+        total = 0
+        read = getattr(source, "read", None)
+        if callable(read):
+            while True:
+                chunk = read(_IO_SIZE)
+                if inspect.isawaitable(chunk):
+                    chunk = await chunk
+                if not chunk:
+                    return total
+                total += await self.write(chunk)
+        if hasattr(source, "__aiter__"):
+            async for chunk in source:
+                total += await self.write(chunk)
+            return total
+        if hasattr(source, "__iter__"):
+            for chunk in source:
+                total += await self.write(chunk)
+            return total
+        raise TypeError(
+            f"source must be an iterable of bytes or have read(), not {type(source).__name__}"
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def read(self, n: int = -1) -> bytes:
+        """Read and consume up to *n* bytes (all that is unread if *n* is -1).
+
+        :return: the bytes, ``b""`` at the end
+        :raises TypeError, ValueError: if *n* is not an int >= -1
+        :raises StorageError: if storage failed; the read position is unchanged
+        """
+        if self._rgate is not None and type(n) is int and n >= -1:
+            return self._read_mem(n)
+        _check_size("n", n, allow_all=True)
+        async with self._op():
+            return await self._read_locked(n)
+
+    def _read_mem(self, n: int) -> bytes:
+        """Read from the memory tail, where the cursor is. Never awaits."""
+        assert self._mem is not None
+        chunks, ci, co = self._mem, self._ci, self._co
+        left = self._threshold - self._room - (self._pos - self._base)
+        if n < 0 or n > left:
+            n = left
+        if not n:
+            return b""
+        chunk = chunks[ci]
+        end = co + n
+        if end <= len(chunk):
+            out = chunk if co == 0 and end == len(chunk) else chunk[co:end]
+            if end == len(chunk):
+                ci, end = ci + 1, 0
+        else:
+            parts: list[Bytes] = [memoryview(chunk)[co:]]
+            need = end - len(chunk)
+            ci += 1
+            while need:
+                chunk = chunks[ci]
+                if len(chunk) > need:
+                    parts.append(memoryview(chunk)[:need])
+                    break
+                parts.append(chunk)
+                need -= len(chunk)
+                ci += 1
+            end = need
+            out = b"".join(parts)
+        self._ci, self._co = ci, end
+        self._pos += n
+        return out
+
+    async def _peek(self) -> tuple[bytes, int, int] | None:
+        """The next run of unread bytes in a stored segment as ``(data, start, stop)``,
+        or ``None`` once the cursor is in the memory tail. Opens readers, seals the writer."""
+        while True:
+            if self._seg == len(self._stored):
+                if self._writer is None:
+                    return None
+                await self._seal()
+            left = self._stored[self._seg].size - self._off
+            if left <= 0:
+                await self._drop_reader()
+                self._seg += 1
+                self._off = 0
+                continue
+            if self._ppos >= len(self._pending):
+                await self._fill()
+            stop = min(len(self._pending), self._ppos + left)
+            return self._pending, self._ppos, stop
+
+    def _consume(self, k: int) -> None:
+        self._ppos += k
+        self._off += k
+        self._pos += k
+
+    def _in_memory_tail(self) -> bool:
+        return self._seg == len(self._stored) and self._mem is not None
+
+    async def _read_locked(self, n: int) -> bytes:
+        saved = self._cursor()
+        parts: list[Bytes] = []
+        want = n
+        try:
+            while want:
+                if self._in_memory_tail():
+                    parts.append(self._read_mem(want))
+                    break
+                run = await self._peek()
+                if run is None:
+                    continue
+                data, start, stop = run
+                k = stop - start if want < 0 else min(stop - start, want)
+                whole = start == 0 and k == len(data)
+                parts.append(data if whole else memoryview(data)[start : start + k])
+                self._consume(k)
+                want -= k if want > 0 else 0
+        except BaseException:
+            await self._restore(saved)
+            raise
+        if len(parts) == 1 and type(parts[0]) is bytes:
+            return parts[0]
+        return b"".join(parts)
+
+    async def readexactly(self, n: int) -> bytes:
+        """Read exactly *n* bytes.
+
+        :raises asyncio.IncompleteReadError: if fewer remain (they are consumed and
+            given as ``partial``, as ``asyncio.StreamReader`` does)
+        """
+        _check_size("n", n)
+        async with self._op():
+            data = await self._read_locked(n)
+        if len(data) < n:
+            raise asyncio.IncompleteReadError(data, n)
+        return data
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        """Read up to and including *separator*.
+
+        :raises ValueError: if *separator* is empty
+        :raises asyncio.IncompleteReadError: if the data ends first (what remained is
+            consumed and given as ``partial``, as ``asyncio.StreamReader`` does)
+        """
+        if not isinstance(separator, (bytes, bytearray)):
+            raise TypeError(f"separator must be bytes, not {type(separator).__name__}")
+        if not separator:
+            raise ValueError("separator must not be empty")
+        sep = bytes(separator)
+        async with self._op():
+            saved = self._cursor()
+            acc = bytearray()
+            try:
+                while True:
+                    if self._in_memory_tail():
+                        found = self._find_in_memory(acc, sep)
+                        if found < 0:
+                            raise asyncio.IncompleteReadError(bytes(acc), None)
+                        return bytes(acc)
+                    run = await self._peek()
+                    if run is None:
+                        continue
+                    data, start, stop = run
+                    searched = max(0, len(acc) - len(sep) + 1)
+                    acc += memoryview(data)[start:stop]
+                    idx = acc.find(sep, searched)
+                    if idx >= 0:
+                        end = idx + len(sep)
+                        self._consume(stop - start - (len(acc) - end))
+                        del acc[end:]
+                        return bytes(acc)
+                    self._consume(stop - start)
+            except asyncio.IncompleteReadError:
+                raise
+            except BaseException:
+                await self._restore(saved)
+                raise
+
+    def _find_in_memory(self, acc: bytearray, sep: bytes) -> int:
+        """Extend *acc* from the memory tail up to *sep*; -1 (all consumed) if absent."""
+        assert self._mem is not None
+        while True:
+            if self._ci >= len(self._mem):
+                return -1
+            chunk = self._mem[self._ci]
+            searched = max(0, len(acc) - len(sep) + 1)
+            before = len(acc)
+            acc += memoryview(chunk)[self._co :]
+            idx = acc.find(sep, searched)
+            if idx >= 0:
+                end = idx + len(sep)
+                del acc[end:]
+                self._read_mem(end - before)
+                return end
+            self._read_mem(len(acc) - before)
+
+    async def readline(self) -> bytes:
+        """Read one line, ``\\n`` included; at the end, whatever remains (maybe ``b""``)."""
+        try:
+            return await self.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Iterate over the unread data in chunks, consuming it."""
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.read(_ITER_SIZE)
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def write_to(self, sink: Any) -> int:
+        """Copy the unread data into *sink*, consuming it.
+
+        :param sink: an object with a sync or async ``write(data)``
+        :return: the number of bytes copied
+        """
+        write = getattr(sink, "write", None)
+        if not callable(write):
+            raise TypeError(f"sink must have a write() method, not {type(sink).__name__}")
+        total = 0
+        while chunk := await self.read(_IO_SIZE):
+            result = write(chunk)
+            if inspect.isawaitable(result):
+                await result
+            total += len(chunk)
+        return total
+
+    # -- position and size -----------------------------------------------------------
+
+    async def rewind(self) -> None:
+        """Make everything held readable again from the start."""
+        async with self._op():
+            await self._drop_reader()
+            self._pos = self._seg = self._off = self._ci = self._co = 0
+
+    async def truncate(self, n: int) -> None:
+        """Keep only the first *n* unread bytes; what was read stays for :meth:`rewind`.
+
+        :raises TypeError, ValueError: if *n* is not an int >= 0
+        """
+        _check_size("n", n)
+        async with self._op():
+            keep = self._pos + n
+            if keep >= self.size:
+                return
+            await self._drop_reader()
+            if self._writer is not None:
+                if keep <= self._base:
+                    await self._abort(self._writer)
+                    self._new_memory_tail()
+                else:
+                    await self._seal()
+            if keep <= self._base:
+                await self._truncate_stored(keep)
+            else:
+                self._truncate_memory(keep - self._base)
+
+    async def _truncate_stored(self, keep: int) -> None:
+        assert self._mem is not None
+        self._new_memory_tail()
+        start, kept = 0, 0
+        for i, seg in enumerate(self._stored):
+            if start + seg.size >= keep:
+                seg.size = keep - start
+                kept = i + 1 if seg.size else i
+                break
+            start += seg.size
+        dropped, self._stored = self._stored[kept:], self._stored[:kept]
+        self._base = keep
+        self._seg = min(self._seg, len(self._stored))
+        for seg in dropped:
+            await self._remove(seg.key)
+
+    def _truncate_memory(self, keep: int) -> None:
+        assert self._mem is not None
+        total = 0
+        for i, chunk in enumerate(self._mem):
+            if total + len(chunk) >= keep:
+                del self._mem[i + 1 :]
+                self._mem[i] = chunk[: keep - total]
+                break
+            total += len(chunk)
+        if self._mem and not self._mem[-1]:
+            self._mem.pop()
+        self._room = self._threshold - keep
+        mem = self._mem
+        if self._in_memory_tail() and self._ci < len(mem) and self._co == len(mem[self._ci]):
+            self._ci, self._co = self._ci + 1, 0
+
+    async def reset(self) -> None:
+        """Empty the buffer and remove its storage objects. Also clears a failed state."""
+        async with self._op(allow_broken=True):
+            await self._clear()
+            self._broken = None
+
+    # -- closing ---------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Remove all storage and finish every background task. Idempotent.
+
+        Runs to completion even if the calling task is cancelled meanwhile.
+
+        :raises StorageError: if something could not be removed (it is logged too)
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._wgate = self._rgate = None
+        await shielded(self._final_cleanup())
+
+    async def _final_cleanup(self) -> None:
+        async with self._lock:
+            try:
+                await self._clear()
+            finally:
+                if self._storage is not None:
+                    await self._storage.aclose()
+
+    async def __aenter__(self) -> HybridBuffer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        storage = getattr(self, "_storage", None)
+        if storage is not None and not getattr(self, "_closed", True):
+            _warn(f"unclosed {self!r}: call aclose()", ResourceWarning, source=self)
+            storage.abandon()
+
+    # -- machinery -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _op(self, *, allow_broken: bool = False) -> AsyncIterator[None]:
+        """Serialize a slow-path call and close the fast path while it runs."""
+        if self._closed:
+            raise BufferClosedError("the buffer is closed")
+        async with self._lock:
+            if self._closed:
+                raise BufferClosedError("the buffer is closed")
+            if self._broken is not None and not allow_broken:
+                self._raise_broken()
+            self._wgate = self._rgate = None
+            try:
+                yield
+            finally:
+                if not self._closed and self._broken is None:
+                    self._wgate = self._mem
+                    self._rgate = self._mem if self._in_memory_tail() else None
+
+    def _raise_broken(self) -> None:
+        cause = self._broken
+        hint = "the buffer is unusable after it; call reset() or aclose()"
+        if isinstance(cause, StorageError):
+            raise StorageError(
+                f"an earlier {cause.operation} failed, {hint}",
+                backend=cause.backend,
+                operation=cause.operation,
+                key=cause.key,
+                code=cause.code,
+            ) from cause
+        raise HybridBufferError(f"a storage operation was interrupted; {hint}") from cause
+
+    def _cursor(self) -> tuple[int, int, int, int, int]:
+        return self._pos, self._seg, self._off, self._ci, self._co
+
+    async def _restore(self, cursor: tuple[int, int, int, int, int]) -> None:
+        """Undo a failed read: back to *cursor*, the reader reopened on the next read."""
+        self._pos, self._seg, self._off, self._ci, self._co = cursor
+        await self._drop_reader()
+
+    def _new_memory_tail(self) -> None:
+        self._writer, self._wkey, self._wsize = None, "", 0
+        self._mem, self._room = [], self._threshold
+        if self._seg == len(self._stored):
+            self._ci = self._co = 0
+
+    async def _seal(self) -> None:
+        """Finish the writer tail: it becomes a stored segment, readable."""
+        assert self._writer is not None
+        try:
+            await self._writer.close()
+        except BaseException as exc:
+            self._broken = exc
+            raise
+        self._stored.append(_Segment(self._wkey, self._wsize))
+        self._base += self._wsize
+        self._new_memory_tail()
+
+    async def _fill(self) -> None:
+        if self._reader is None:
+            self._reader = await self._open_reader(self._stored[self._seg].key, self._off)
+        data = await self._reader.read(_IO_SIZE)
+        if not data:
+            raise StorageError(
+                "object ended before its recorded size",
+                backend=self._storage.name if self._storage else "?",
+                operation="read",
+                key=self._stored[self._seg].key,
+            )
+        self._pending, self._ppos = data, 0
+
+    async def _open_reader(self, key: str, offset: int) -> StorageReader:
+        assert self._storage is not None
+        if not self._middleware:
+            return await self._storage.open_reader(key, offset)
+        # Transformed streams cannot seek: read from the start and skip.
+        reader = await self._storage.open_reader(key, 0)
+        for m in reversed(self._middleware):
+            reader = m.wrap_reader(reader)
+        try:
+            while offset:
+                data = await reader.read(min(offset, _IO_SIZE))
+                if not data:
+                    raise StorageError(
+                        "object ended before its recorded size",
+                        backend=self._storage.name,
+                        operation="read",
+                        key=key,
+                    )
+                offset -= len(data)
+        except BaseException:
+            await shielded(reader.aclose())
+            raise
+        return reader
+
+    async def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        self._pending, self._ppos = b"", 0
+        if reader is not None:
+            await shielded(reader.aclose())
+
+    async def _abort(self, writer: StorageWriter) -> None:
+        try:
+            await shielded(writer.abort())
+        except Exception:
+            logger.warning("could not abort a storage writer", exc_info=True)
+
+    async def _remove(self, key: str) -> None:
+        assert self._storage is not None
+        await shielded(self._storage.remove(key))
+
+    async def _clear(self) -> None:
+        """Drop all data, in memory and in storage; raise the first removal failure."""
+        error: BaseException | None = None
+        try:
+            await self._drop_reader()
+        except Exception as exc:  # a reader that fails to close holds nothing of ours
+            error = exc
+        if self._writer is not None:
+            await self._abort(self._writer)
+        stored, self._stored = self._stored, []
+        self._init_state()
+        for seg in stored:
+            try:
+                await self._remove(seg.key)
+            except Exception as exc:
+                logger.warning("could not remove storage object %s", seg.key, exc_info=True)
+                error = error or exc
+        if error is not None:
+            raise error

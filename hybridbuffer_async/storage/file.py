@@ -1,0 +1,215 @@
+"""Temporary-file storage, the default backend."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+
+from .._concurrency import call_soon_in_thread, shielded, wait_quietly
+from ..errors import StorageError
+from .base import Bytes, StorageReader, StorageWriter
+
+__all__ = ["FileStorage"]
+
+#: One thread hop carries at least this much: per-write hops would cost more than the I/O.
+DEFAULT_BATCH_SIZE = 1024 * 1024
+
+
+@contextlib.contextmanager
+def _mapped(operation: str, key: str | None = None) -> Iterator[None]:
+    """Turn ``OSError`` into :class:`StorageError`, cause chained."""
+    try:
+        yield
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0)
+        raise StorageError(
+            exc.strerror or str(exc), backend="file", operation=operation, key=key, code=code
+        ) from exc
+
+
+def _open_anonymous(directory: str | None, prefix: str) -> tuple[int, str | None]:
+    """Create a 0600 temp file and unlink it at once: no file outlives the process.
+
+    :return: the descriptor, and the path where the OS refused the early unlink
+    """
+    fd, path = tempfile.mkstemp(prefix=prefix + "-", suffix=".bin", dir=directory)
+    try:
+        os.unlink(path)
+    except OSError:  # pragma: no cover - Windows cannot unlink an open file
+        return fd, path
+    return fd, None
+
+
+def _write_all(fd: int, data: Bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _close(fd: int, path: str | None) -> None:
+    os.close(fd)
+    if path is not None:  # pragma: no cover - Windows
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+class FileStorage:
+    """Factory of temporary-file storage: one anonymous ``0600`` file per object.
+
+    Files are unlinked right after they are created, so none survives the buffer, nor
+    the process if it is killed. File I/O runs in worker threads in batches of at least
+    *batch_size* bytes, overlapped with the caller: one thread hop per batch, not per write.
+
+    :param directory: where to create files (default: :func:`tempfile.gettempdir`)
+    :param prefix: file name prefix, seen only for the instant before the unlink
+    :param batch_size: bytes per thread hop
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        prefix: str = "hybridbuffer",
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if not isinstance(prefix, str) or os.sep in prefix:
+            raise ValueError(f"prefix must be a file name prefix, got {prefix!r}")
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.directory = os.fspath(directory) if directory is not None else None
+        self.prefix = prefix
+        self.batch_size = batch_size
+
+    def __call__(self) -> _FileBackend:
+        return _FileBackend(self.directory, self.prefix, self.batch_size)
+
+    def __repr__(self) -> str:
+        return f"FileStorage(directory={self.directory!r}, prefix={self.prefix!r})"
+
+
+class _FileBackend:
+    name = "file"
+
+    def __init__(self, directory: str | None, prefix: str, batch_size: int) -> None:
+        self._directory = directory
+        self._prefix = prefix
+        self._batch_size = batch_size
+        self._files: dict[str, tuple[int, str | None]] = {}
+        self._closed = False
+
+    def _fd(self, key: str) -> int:
+        try:
+            return self._files[key][0]
+        except KeyError:
+            raise StorageError(
+                "no such object", backend="file", operation="open", key=key
+            ) from None
+
+    async def create_writer(self) -> tuple[str, StorageWriter]:
+        if self._closed:
+            raise StorageError("storage is closed", backend="file", operation="create")
+        key = secrets.token_hex(8)
+        with _mapped("create", self._directory):
+            # Shielded: a cancellation must not leave an open descriptor nobody owns.
+            fd, path = await shielded(
+                call_soon_in_thread(_open_anonymous, self._directory, self._prefix)
+            )
+        self._files[key] = (fd, path)
+        return key, _FileWriter(self, key, fd)
+
+    async def open_reader(self, key: str, offset: int = 0) -> StorageReader:
+        return _FileReader(key, self._fd(key), offset)
+
+    async def remove(self, key: str) -> None:
+        entry = self._files.pop(key, None)
+        if entry is not None:
+            with _mapped("remove", key):
+                # Freeing a large file's blocks takes milliseconds: off the loop.
+                await shielded(call_soon_in_thread(_close, *entry))
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for key in list(self._files):
+            await self.remove(key)
+
+    def abandon(self) -> None:
+        self._closed = True
+        for entry in self._files.values():
+            with contextlib.suppress(OSError):
+                _close(*entry)
+        self._files.clear()
+
+
+class _FileWriter:
+    """Batches writes; each full batch goes to a thread while the next one fills."""
+
+    def __init__(self, backend: _FileBackend, key: str, fd: int) -> None:
+        self._backend = backend
+        self._key = key
+        self._fd = fd
+        self._batch = bytearray()
+        self._inflight: asyncio.Future[None] | None = None
+
+    async def _drain(self) -> None:
+        fut, self._inflight = self._inflight, None
+        if fut is not None:
+            with _mapped("write", self._key):
+                await asyncio.shield(fut)
+
+    def _start(self, data: Bytes) -> None:
+        self._inflight = call_soon_in_thread(_write_all, self._fd, data)
+
+    async def write(self, data: Bytes) -> None:
+        self._batch += data
+        if len(self._batch) >= self._backend._batch_size:
+            await self._drain()
+            batch, self._batch = self._batch, bytearray()
+            self._start(batch)
+
+    async def close(self) -> None:
+        await self._drain()
+        if self._batch:
+            batch, self._batch = self._batch, bytearray()
+            self._start(batch)
+            await self._drain()
+
+    async def abort(self) -> None:
+        self._batch = bytearray()
+        fut, self._inflight = self._inflight, None
+        await shielded(wait_quietly(fut))
+        await self._backend.remove(self._key)
+
+
+class _FileReader:
+    """Reads with ``pread`` in batches, the next batch read ahead in a thread."""
+
+    def __init__(self, key: str, fd: int, offset: int) -> None:
+        self._key = key
+        self._fd = fd
+        self._offset = offset
+        self._ahead: asyncio.Future[bytes] | None = None
+
+    def _prefetch(self, size: int) -> asyncio.Future[bytes]:
+        self._ahead = call_soon_in_thread(os.pread, self._fd, size, self._offset)
+        return self._ahead
+
+    async def read(self, n: int) -> bytes:
+        ahead = self._ahead or self._prefetch(n)
+        with _mapped("read", self._key):
+            data = await asyncio.shield(ahead)
+        self._ahead = None
+        if len(data) > n:  # read ahead with a larger size than asked this time
+            data = data[:n]
+        self._offset += len(data)
+        if data:
+            self._prefetch(n)
+        return data
+
+    async def aclose(self) -> None:
+        fut, self._ahead = self._ahead, None
+        await shielded(wait_quietly(fut))
