@@ -643,13 +643,24 @@ class HybridBuffer:
             self._ci = self._co = 0
 
     async def _seal(self) -> None:
-        """Finish the writer tail: it becomes a stored segment, readable."""
+        """Finish the writer tail: it becomes a stored segment, readable.
+
+        Shielded: a read cancelled while the writer finishes still leaves a consistent,
+        usable buffer (the writer's own timeouts bound the wait).
+        """
         assert self._writer is not None
+        close = asyncio.ensure_future(self._writer.close())
         try:
-            await self._writer.close()
+            await shielded(close)
         except BaseException as exc:
-            self._broken = exc
+            if not close.done() or close.cancelled() or close.exception() is not None:
+                self._broken = exc
+                raise
+            self._commit_seal()
             raise
+        self._commit_seal()
+
+    def _commit_seal(self) -> None:
         self._stored.append(_Segment(self._wkey, self._wsize))
         self._base += self._wsize
         self._new_memory_tail()

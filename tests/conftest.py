@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridbuffer_async.storage import FileStorage
+
+
+def open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Every test ends with no task but its own still pending."""
+    yield
+    await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not leaked, f"tasks left pending: {leaked}"
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory for FileStorage that must hold no file when the test ends."""
+    d = tmp_path / "spool"
+    d.mkdir()
+    yield d
+    assert list(d.iterdir()) == []
+
+
+@pytest.fixture
+def file_storage(spool_dir: Path) -> Iterator[FileStorage]:
+    """FileStorage in a private directory; the test must close every descriptor it opens."""
+    before = open_fds()
+    yield FileStorage(directory=spool_dir)
+    leaked = {fd for fd in open_fds() - before if _is_spool_file(fd, spool_dir)}
+    assert not leaked, "temp file descriptors left open"
+
+
+def _is_spool_file(fd: int, spool_dir: Path) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith(str(spool_dir))
+    except OSError:
+        return False

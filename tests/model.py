@@ -1,0 +1,155 @@
+"""A model-based test machine: random sequences of buffer calls checked against a bytearray.
+
+``machine_for(...)`` builds a hypothesis ``RuleBasedStateMachine`` for one configuration
+(threshold, storage factory, middleware); test modules turn it into a ``TestCase``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from hybridbuffer_async import HybridBuffer
+from hybridbuffer_async.middleware import Middleware
+from hybridbuffer_async.storage import StorageFactory
+
+
+def make_bytes(seed: int, n: int) -> bytes:
+    # Few distinct byte values so that readuntil() separators occur often.
+    return bytes(b % 4 + 97 for b in random.Random(seed).randbytes(n))
+
+
+def machine_for(
+    threshold: int,
+    storage: Callable[[], StorageFactory],
+    middleware: Callable[[], Sequence[Middleware]] = tuple,
+    setup: Callable[[asyncio.Runner], Any] | None = None,
+) -> type[RuleBasedStateMachine]:
+    """:param storage: called per example for a fresh factory
+    :param setup: called once per example with the runner, e.g. to open a client; its
+        result is passed to *storage* if it takes an argument"""
+    sizes = st.integers(0, 3 * threshold)
+
+    class BufferMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runner = asyncio.Runner(debug=True)
+            self.model = bytearray()
+            self.pos = 0
+            self.buf: HybridBuffer | None = None
+
+        def run(self, aw: Any) -> Any:
+            return self.runner.run(aw)
+
+        @initialize()
+        def open(self) -> None:
+            async def make() -> HybridBuffer:
+                return HybridBuffer(threshold, storage=storage(), middleware=middleware())
+
+            self.buf = self.run(make())
+
+        def teardown(self) -> None:
+            try:
+                if self.buf is not None:
+                    self.run(self.buf.aclose())
+
+                    async def pending() -> set[asyncio.Task[Any]]:
+                        return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+                    assert not self.run(pending()), "tasks left after aclose()"
+            finally:
+                self.runner.close()
+
+        @property
+        def b(self) -> HybridBuffer:
+            assert self.buf is not None
+            return self.buf
+
+        @rule(seed=st.integers(0, 2**16), n=sizes, kind=st.sampled_from(["b", "ba", "mv"]))
+        def write(self, seed: int, n: int, kind: str) -> None:
+            data = make_bytes(seed, n)
+            arg = {"b": data, "ba": bytearray(data), "mv": memoryview(data)}[kind]
+            assert self.run(self.b.write(arg)) == n
+            self.model += data
+
+        @rule(seed=st.integers(0, 2**16), sizes=st.lists(sizes, max_size=4))
+        def write_from(self, seed: int, sizes: list[int]) -> None:
+            chunks = [make_bytes(seed + i, n) for i, n in enumerate(sizes)]
+            assert self.run(self.b.write_from(chunks)) == sum(sizes)
+            self.model += b"".join(chunks)
+
+        @rule(n=st.one_of(st.just(-1), sizes))
+        def read(self, n: int) -> None:
+            end = len(self.model) if n < 0 else self.pos + n
+            expected = bytes(self.model[self.pos : end])
+            assert self.run(self.b.read(n)) == expected
+            self.pos += len(expected)
+
+        @rule(n=sizes)
+        def readexactly(self, n: int) -> None:
+            expected = bytes(self.model[self.pos : self.pos + n])
+            if len(expected) < n:
+                try:
+                    self.run(self.b.readexactly(n))
+                except asyncio.IncompleteReadError as exc:
+                    assert exc.partial == expected
+                else:
+                    raise AssertionError("readexactly did not raise")
+            else:
+                assert self.run(self.b.readexactly(n)) == expected
+            self.pos += len(expected)
+
+        @rule(sep=st.sampled_from([b"a", b"dd", b"abc"]))
+        def readuntil(self, sep: bytes) -> None:
+            idx = self.model.find(sep, self.pos)
+            if idx < 0:
+                expected = bytes(self.model[self.pos :])
+                try:
+                    self.run(self.b.readuntil(sep))
+                except asyncio.IncompleteReadError as exc:
+                    assert exc.partial == expected
+                else:
+                    raise AssertionError("readuntil did not raise")
+            else:
+                expected = bytes(self.model[self.pos : idx + len(sep)])
+                assert self.run(self.b.readuntil(sep)) == expected
+            self.pos += len(expected)
+
+        @rule()
+        def write_to(self) -> None:
+            sink = io.BytesIO()
+            expected = bytes(self.model[self.pos :])
+            assert self.run(self.b.write_to(sink)) == len(expected)
+            assert sink.getvalue() == expected
+            self.pos = len(self.model)
+
+        @rule()
+        def rewind(self) -> None:
+            self.run(self.b.rewind())
+            self.pos = 0
+
+        @rule(n=sizes)
+        def truncate(self, n: int) -> None:
+            self.run(self.b.truncate(n))
+            del self.model[self.pos + n :]
+
+        @rule()
+        def reset(self) -> None:
+            self.run(self.b.reset())
+            self.model.clear()
+            self.pos = 0
+
+        @invariant()
+        def sizes_match(self) -> None:
+            if self.buf is not None:
+                assert self.b.size == len(self.model)
+                assert len(self.b) == len(self.model) - self.pos
+
+    BufferMachine.__name__ = f"BufferMachine_t{threshold}"
+    return BufferMachine
