@@ -202,6 +202,8 @@ class _RedisBackend:
         # while nothing was sent: such an object is forgotten without a round trip.
         self._objects: dict[str, int | None] = {}
         self._closed = False
+        # The loop the client's connections belong to, for abandon().
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, operation: str, key: str | None, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis call bounded by the timeout, its errors mapped."""
@@ -212,6 +214,7 @@ class _RedisBackend:
     async def create_writer(self) -> tuple[str, StorageWriter]:
         if self._closed:
             raise StorageError("storage is closed", backend=_BACKEND, operation="create")
+        self._loop = asyncio.get_running_loop()
         key = f"{self._config.key_prefix}:{int(time.time())}-{secrets.token_hex(8)}"
         self._objects[key] = None
         return key, _RedisWriter(self, key)
@@ -269,21 +272,31 @@ class _RedisBackend:
         self._objects.clear()
 
     def abandon(self) -> None:
-        """Schedule deletion of every object on the running loop, if there is one.
+        """Schedule deletion of every object on the loop the storage was used on.
 
-        Without a running loop (the buffer was collected in another thread, or after its
-        loop closed) nothing is deleted and the keys live until they expire.
+        The client's connections belong to that loop, so deletion runs there: at once if
+        this is called on it, through ``call_soon_threadsafe`` if it runs in another
+        thread. If that loop is no longer running, nothing is deleted and the keys live
+        until they expire.
         """
         self._closed = True
         objects = {k: n for k, n in self._objects.items() if n is not None}
         self._objects.clear()
-        if not objects:
+        loop = self._loop
+        if not objects or loop is None or loop.is_closed() or not loop.is_running():
             return
         try:
-            loop = asyncio.get_running_loop()
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            return
-        task = loop.create_task(self._abandoned_cleanup(objects))
+            running = None
+        if running is loop:
+            self._start_cleanup(objects)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._start_cleanup, objects)
+
+    def _start_cleanup(self, objects: dict[str, int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._abandoned_cleanup(objects))
         _abandoned.add(task)
         task.add_done_callback(_abandoned.discard)
 
@@ -341,7 +354,6 @@ class _RedisWriter:
     async def close(self) -> None:
         self._check("close")
         await self._flush(final=True)
-        self._done = True
 
     async def abort(self) -> None:
         self._done = True
@@ -377,16 +389,21 @@ class _RedisWriter:
                     pipe.pexpire(meta, config.expiration_ms)
                 await pipe.execute()
 
+        async def send() -> None:
+            try:
+                await self._backend.call("write", key, run)
+            except StorageError as exc:
+                self._error = exc
+                raise
+            # Recorded here, not by the caller: it may be cancelled meanwhile.
+            self._chunks = first + count
+            self._size = size
+            self._done = final
+
         self._backend._reserve(key, first + count)
-        try:
-            # Shielded: a cancellation waits for the round trip (bounded by the timeout),
-            # so every key that may exist is known and abort() deletes all of them.
-            await shielded(self._backend.call("write", key, run))
-        except StorageError as exc:
-            self._error = exc
-            raise
-        self._chunks = first + count
-        self._size = size
+        # Shielded: a cancellation waits for the round trip (bounded by the timeout), so
+        # every key that may exist is known and abort() deletes all of them.
+        await shielded(send())
 
 
 class _RedisReader:

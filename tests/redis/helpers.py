@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from hybridbuffer_async.storage.base import Storage
@@ -36,3 +38,12 @@ async def read_object(storage: Storage, key: str, offset: int = 0, n: int = 1 <<
     finally:
         await reader.aclose()
     return b"".join(parts)
+
+
+async def wait_until_empty(client: Redis) -> list[bytes]:
+    """Wait up to 2 s for background deletion; return the keys left."""
+    for _ in range(200):
+        if not await all_keys(client):
+            break
+        await asyncio.sleep(0.01)
+    return await all_keys(client)

@@ -15,7 +15,7 @@ from hybridbuffer_async.storage import Storage, StorageReader, StorageWriter
 from hybridbuffer_async.storage.redis import RedisStorage
 
 from .conftest import RedisServer
-from .helpers import all_keys, payload, read_object, write_object
+from .helpers import all_keys, payload, read_object, wait_until_empty, write_object
 
 CS = 16  # chunk size of most tests: boundaries are easy to hit
 SIZES = [0, 1, CS - 1, CS, CS + 1, 2 * CS - 1, 2 * CS, 2 * CS + 1, 4 * CS, 5 * CS + 3, 300]
@@ -229,23 +229,40 @@ async def test_abandon_deletes_keys_on_the_running_loop(client: Redis) -> None:
     _, writer = await storage.create_writer()
     await writer.write(payload(4 * CS))
     storage.abandon()
-    for _ in range(200):
-        if not await all_keys(client):
-            break
-        await asyncio.sleep(0.01)
-    assert await all_keys(client) == []
+    assert await wait_until_empty(client) == []
 
 
-async def test_abandon_without_a_loop_leaves_keys_to_expire(client: Redis) -> None:
-    storage = small(client, expiration=60)
+async def test_abandon_from_another_thread_deletes_on_the_storage_loop(client: Redis) -> None:
+    storage = small(client)
     await write_object(storage, payload(3 * CS))
-    thread = threading.Thread(target=storage.abandon)  # no event loop in that thread
+    thread = threading.Thread(target=storage.abandon)  # as a collection in a thread would
     thread.start()
     thread.join()
-    keys = await all_keys(client)
-    assert keys
-    for name in keys:
-        assert 0 < await client.pttl(name) <= 60_000
+    assert await wait_until_empty(client) == []
+
+
+def test_abandon_after_the_loop_closed_leaves_keys_to_expire(redis_server: RedisServer) -> None:
+    async def write() -> Storage:
+        client = redis_server.client()
+        await client.flushdb()
+        storage = small(client, expiration=60)
+        await write_object(storage, payload(3 * CS))
+        await client.aclose()
+        return storage
+
+    async def check() -> list[int]:
+        client = redis_server.client()
+        try:
+            return [await client.pttl(name) for name in await all_keys(client)]
+        finally:
+            await client.flushdb()
+            await client.aclose()
+
+    storage = asyncio.run(write())
+    storage.abandon()  # its loop is closed: nothing to run the deletion on
+    ttls = asyncio.run(check())
+    assert len(ttls) == 4
+    assert all(0 < ttl <= 60_000 for ttl in ttls)
 
 
 async def test_cancelled_write_leaves_no_keys_after_abort(client: Redis) -> None:
