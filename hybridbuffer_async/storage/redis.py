@@ -430,6 +430,7 @@ class _RedisReader:
         self._ready: deque[memoryview | bytes] = deque()
         self._ahead: asyncio.Task[list[bytes]] | None = None
         self._closed = False
+        self._error: StorageError | None = None
 
     def _expected(self, index: int) -> int:
         if index < self._nchunks - 1:
@@ -461,9 +462,10 @@ class _RedisReader:
         return asyncio.ensure_future(self._backend.call("read", self._key, run))
 
     async def read(self, n: int) -> bytes:
-        if self._closed:
-            raise StorageError(
-                "the reader is closed", backend=_BACKEND, operation="read", key=self._key
+        if self._closed or self._error is not None:
+            why = "the reader is closed" if self._error is None else "an earlier read failed"
+            raise StorageError(why, backend=_BACKEND, operation="read", key=self._key) from (
+                self._error
             )
         if not self._ready:
             task, self._ahead = self._ahead or self._fetch(), None
@@ -471,13 +473,17 @@ class _RedisReader:
                 return b""
             try:
                 values = await asyncio.shield(task)
+            except StorageError as exc:  # its chunks are lost to this reader: stop here
+                self._error = exc
+                raise
             finally:
                 if not task.done():  # we were cancelled: keep the fetch for the next read
                     self._ahead = task
+            pieces: list[bytes | memoryview] = list(values)
             if self._skip:
-                values[0] = memoryview(values[0])[self._skip :]  # type: ignore[call-overload]
+                pieces[0] = memoryview(pieces[0])[self._skip :]
                 self._skip = 0
-            self._ready.extend(v for v in values if v)
+            self._ready.extend(p for p in pieces if p)
             self._ahead = self._fetch()
             if not self._ready:
                 return b""

@@ -168,6 +168,8 @@ async def test_a_missing_chunk_raises_storage_error(client: Redis) -> None:
     with pytest.raises(StorageError, match="chunk 4 is missing") as info:
         await reader.read(1000)
     assert info.value.key == key
+    with pytest.raises(StorageError, match="earlier read failed"):
+        await reader.read(1000)  # never skips the lost chunks
     await reader.aclose()
     await storage.aclose()
 
