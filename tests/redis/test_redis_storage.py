@@ -6,6 +6,7 @@ import asyncio
 import re
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -104,6 +105,27 @@ async def test_writes_reach_redis_a_full_batch_at_a_time(client: Redis) -> None:
     assert len(await all_keys(client)) == 3
     await writer.close()
     assert len(await all_keys(client)) == 5  # the last chunk and the metadata
+    await storage.aclose()
+
+
+async def test_one_large_write_goes_out_one_pipeline_per_batch(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipelines = 0
+    real = client.pipeline
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real(*args, **kwargs)
+
+    storage = small(client, batch_chunks=4)
+    data = payload(10 * CS)
+    monkeypatch.setattr(client, "pipeline", counting)
+    key = await write_object(storage, data)  # one write() of ten chunks
+    assert pipelines == 3  # 4 + 4 chunks, then 2 chunks and the metadata
+    monkeypatch.undo()
+    assert await read_object(storage, key) == data
     await storage.aclose()
 
 
