@@ -129,6 +129,17 @@ async def test_one_large_write_goes_out_one_pipeline_per_batch(
     await storage.aclose()
 
 
+async def test_a_writer_that_sent_nothing_is_dropped_without_a_round_trip(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = small(client)
+    _, writer = await storage.create_writer()
+    await writer.write(payload(CS))  # less than a batch: still in the writer
+    monkeypatch.setattr(client, "pipeline", None)  # any round trip would fail
+    await writer.abort()
+    await storage.aclose()
+
+
 async def test_reads_fetch_a_batch_of_chunks_per_round_trip(client: Redis) -> None:
     storage = small(client, batch_chunks=4)
     data = payload(10 * CS)
@@ -201,8 +212,9 @@ async def test_a_damaged_chunk_raises_storage_error(client: Redis) -> None:
     key = await write_object(storage, payload(2 * CS))
     await client.set(f"{key}:0", b"short")
     reader = await storage.open_reader(key)
-    with pytest.raises(StorageError, match="chunk 0 is damaged"):
+    with pytest.raises(StorageError, match="chunk 0 is damaged") as info:
         await reader.read(1000)
+    assert info.value.code == "size"
     await reader.aclose()
     await storage.aclose()
 
@@ -406,6 +418,23 @@ async def test_server_error_keeps_its_code(client: Redis) -> None:
         await storage.open_reader(key)
     assert info.value.code == "WRONGTYPE"
     await storage.aclose()
+
+
+async def test_exhausted_connection_pool_raises_storage_error(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client(max_connections=1)
+    storage = RedisStorage(client, chunk_size=CS, batch_chunks=1)()
+    _, writer = await storage.create_writer()
+    busy = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        with pytest.raises(StorageError) as info:
+            await writer.write(payload(CS))
+        assert info.value.code == "MaxConnectionsError"
+    finally:
+        await client.connection_pool.release(busy)
+    await storage.aclose()
+    await client.aclose()
 
 
 def test_none_client_is_refused() -> None:
