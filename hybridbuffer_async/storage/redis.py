@@ -171,6 +171,7 @@ class RedisStorage:
         self.timeout = float(timeout)
 
     def __call__(self) -> _RedisBackend:
+        """Give one buffer its own storage (its own objects, same client)."""
         return _RedisBackend(self)
 
     def __repr__(self) -> str:
