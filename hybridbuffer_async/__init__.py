@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .buffer import DEFAULT_THRESHOLD, HybridBuffer
+from .buffer import DEFAULT_THRESHOLD, BufferStats, HybridBuffer
 from .errors import BufferClosedError, HybridBufferError, IntegrityError, StorageError
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "BufferClosedError",
+    "BufferStats",
     "HybridBuffer",
     "HybridBufferError",
     "IntegrityError",

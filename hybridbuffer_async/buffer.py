@@ -31,7 +31,7 @@ from .middleware.base import Middleware
 from .storage.base import Bytes, Storage, StorageFactory, StorageReader, StorageWriter
 from .storage.file import FileStorage
 
-__all__ = ["DEFAULT_THRESHOLD", "HybridBuffer"]
+__all__ = ["DEFAULT_THRESHOLD", "BufferStats", "HybridBuffer"]
 
 logger = logging.getLogger("hybridbuffer_async")
 
@@ -41,6 +41,46 @@ DEFAULT_THRESHOLD = 2 * 1024 * 1024
 _IO_SIZE = 1024 * 1024
 #: Pieces yielded by ``async for``.
 _ITER_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    """A snapshot of a buffer's counters, over its whole life unless said otherwise."""
+
+    #: Bytes accepted by ``write`` and ``write_from``.
+    bytes_written: int
+    #: Bytes returned by reads (re-reads after ``rewind`` count again).
+    bytes_read: int
+    #: Bytes held in memory now.
+    bytes_in_memory: int
+    #: Bytes sent to storage, before middleware.
+    bytes_spilled: int
+    #: Bytes written to storage, after middleware (what the backend received).
+    bytes_stored: int
+    #: Times the memory tail moved to storage.
+    spills: int
+    #: Storage objects held now.
+    segments: int
+
+
+class _CountingWriter:
+    """Counts what reaches the storage writer beneath the middleware."""
+
+    __slots__ = ("_buffer", "_inner")
+
+    def __init__(self, inner: StorageWriter, buffer: HybridBuffer) -> None:
+        self._inner = inner
+        self._buffer = buffer
+
+    async def write(self, data: Bytes) -> None:
+        await self._inner.write(data)
+        self._buffer._stored_bytes += len(data)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def abort(self) -> None:
+        await self._inner.abort()
 
 
 @dataclass(slots=True)
@@ -107,6 +147,13 @@ class HybridBuffer:
         self._lock = asyncio.Lock()
         self._closed = False
         self._broken: BaseException | None = None
+        # Life-long counters, kept off the hot path: bytes_written and bytes_read are
+        # derived from these plus the current size and read position.
+        self._discarded = 0
+        self._read_before = 0
+        self._spilled_bytes = 0
+        self._stored_bytes = 0
+        self._spills = 0
         self._init_state()
         # Fast-path gates: the memory tail when a lock-free write/read may use it, else None.
         self._wgate: list[bytes] | None = self._mem
@@ -173,6 +220,20 @@ class HybridBuffer:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    @property
+    def stats(self) -> BufferStats:
+        """A snapshot of the counters; cheap, never a storage round trip."""
+        in_memory = self._threshold - self._room if self._mem is not None else 0
+        return BufferStats(
+            bytes_written=self.size + self._discarded,
+            bytes_read=self._read_before + self._pos,
+            bytes_in_memory=in_memory,
+            bytes_spilled=self._spilled_bytes,
+            bytes_stored=self._stored_bytes if self._middleware else self._spilled_bytes,
+            spills=self._spills,
+            segments=len(self._stored) + (self._writer is not None),
+        )
+
     def __len__(self) -> int:
         """Unread bytes."""
         return self.size - self._pos
@@ -218,6 +279,7 @@ class HybridBuffer:
                     self._broken = exc
                     raise
                 self._wsize += n
+                self._spilled_bytes += n
             elif n <= self._room:
                 self._mem.append(bytes(view))
                 self._room -= n
@@ -231,6 +293,8 @@ class HybridBuffer:
         if self._storage is None:
             self._storage = self._factory()
         key, writer = await self._storage.create_writer()
+        if self._middleware:
+            writer = _CountingWriter(writer, self)
         for m in reversed(self._middleware):
             writer = m.wrap_writer(writer)
         try:
@@ -247,6 +311,8 @@ class HybridBuffer:
             self._ci = self._co = 0
         self._mem = None
         self._writer, self._wkey, self._wsize = writer, key, msize + len(view)
+        self._spills += 1
+        self._spilled_bytes += self._wsize
         logger.debug("spilled %d bytes to %s storage as %s", self._wsize, self._storage.name, key)
 
     async def write_from(self, source: Any) -> int:
@@ -493,6 +559,7 @@ class HybridBuffer:
         """Make everything held readable again from the start."""
         async with self._op():
             await self._drop_reader()
+            self._read_before += self._pos
             self._pos = self._seg = self._off = self._ci = self._co = 0
 
     async def truncate(self, n: int) -> None:
@@ -505,6 +572,7 @@ class HybridBuffer:
             keep = self._pos + n
             if keep >= self.size:
                 return
+            self._discarded += self.size - keep
             await self._drop_reader()
             if self._writer is not None:
                 if keep <= self._base:
@@ -728,6 +796,8 @@ class HybridBuffer:
         if self._writer is not None:
             await self._abort(self._writer)
         stored, self._stored = self._stored, []
+        self._discarded += self.size
+        self._read_before += self._pos
         self._init_state()
         for seg in stored:
             try:

@@ -43,6 +43,8 @@ def machine_for(
             self.runner = asyncio.Runner(debug=True)
             self.model = bytearray()
             self.pos = 0
+            self.written = 0  # life-long counters, as buf.stats keeps them
+            self.read_total = 0
             self.buf: HybridBuffer | None = None
 
         def run(self, aw: Any) -> Any:
@@ -78,12 +80,14 @@ def machine_for(
             arg = {"b": data, "ba": bytearray(data), "mv": memoryview(data)}[kind]
             assert self.run(self.b.write(arg)) == n
             self.model += data
+            self.written += n
 
         @rule(seed=st.integers(0, 2**16), sizes=st.lists(sizes, max_size=4))
         def write_from(self, seed: int, sizes: list[int]) -> None:
             chunks = [make_bytes(seed + i, n) for i, n in enumerate(sizes)]
             assert self.run(self.b.write_from(chunks)) == sum(sizes)
             self.model += b"".join(chunks)
+            self.written += sum(sizes)
 
         @rule(n=st.one_of(st.just(-1), sizes))
         def read(self, n: int) -> None:
@@ -91,6 +95,7 @@ def machine_for(
             expected = bytes(self.model[self.pos : end])
             assert self.run(self.b.read(n)) == expected
             self.pos += len(expected)
+            self.read_total += len(expected)
 
         @rule(n=sizes)
         def readexactly(self, n: int) -> None:
@@ -102,6 +107,7 @@ def machine_for(
             else:
                 assert self.run(self.b.readexactly(n)) == expected
             self.pos += len(expected)
+            self.read_total += len(expected)
 
         @rule(sep=st.sampled_from([b"a", b"dd", b"abc"]))
         def readuntil(self, sep: bytes) -> None:
@@ -115,6 +121,7 @@ def machine_for(
                 expected = bytes(self.model[self.pos : idx + len(sep)])
                 assert self.run(self.b.readuntil(sep)) == expected
             self.pos += len(expected)
+            self.read_total += len(expected)
 
         @rule()
         def write_to(self) -> None:
@@ -123,6 +130,7 @@ def machine_for(
             assert self.run(self.b.write_to(sink)) == len(expected)
             assert sink.getvalue() == expected
             self.pos = len(self.model)
+            self.read_total += len(expected)
 
         @rule()
         def rewind(self) -> None:
@@ -145,6 +153,10 @@ def machine_for(
             if self.buf is not None:
                 assert self.b.size == len(self.model)
                 assert len(self.b) == len(self.model) - self.pos
+                stats = self.b.stats
+                assert stats.bytes_written == self.written
+                assert stats.bytes_read == self.read_total
+                assert stats.bytes_in_memory <= threshold
 
     BufferMachine.__name__ = f"BufferMachine_t{threshold}"
     return BufferMachine
