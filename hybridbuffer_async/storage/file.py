@@ -114,13 +114,15 @@ class _FileBackend:
         if self._closed:
             raise StorageError("storage is closed", backend="file", operation="create")
         key = secrets.token_hex(8)
-        with _mapped("create", self._directory):
-            # Shielded: a cancellation must not leave an open descriptor nobody owns.
-            fd, path = await shielded(
-                call_soon_in_thread(_open_anonymous, self._directory, self._prefix)
-            )
-        self._files[key] = (fd, path)
-        return key, _FileWriter(self, key, fd)
+        opening = call_soon_in_thread(_open_anonymous, self._directory, self._prefix)
+        try:
+            with _mapped("create", self._directory):
+                await shielded(opening)
+        finally:
+            # Even when the caller was cancelled meanwhile, the descriptor is ours to close.
+            if not opening.cancelled() and opening.exception() is None:
+                self._files[key] = opening.result()
+        return key, _FileWriter(self, key, self._files[key][0])
 
     async def open_reader(self, key: str, offset: int = 0) -> StorageReader:
         return _FileReader(key, self._fd(key), offset)
