@@ -266,6 +266,7 @@ class HybridBuffer:
         return await self._write_slow(data)
 
     async def _write_slow(self, data: object) -> int:
+        self._ensure_open()
         view = _byte_view(data)
         n = len(view)
         async with self._op():
@@ -323,6 +324,7 @@ class HybridBuffer:
         :return: the number of bytes written
         :raises TypeError: if *source* is none of these, or yields something not bytes-like
         """
+        self._ensure_open()
         if isinstance(source, (bytes, bytearray, memoryview, str)):
             raise TypeError("source must be an iterable of bytes or a readable; use write()")
         total = 0
@@ -358,6 +360,7 @@ class HybridBuffer:
         """
         if self._rgate is not None and type(n) is int and n >= -1:
             return self._read_mem(n)
+        self._ensure_open()
         _check_size("n", n, allow_all=True)
         async with self._op():
             return await self._read_locked(n)
@@ -453,6 +456,7 @@ class HybridBuffer:
         :raises asyncio.IncompleteReadError: if fewer remain (they are consumed and
             given as ``partial``, as ``asyncio.StreamReader`` does)
         """
+        self._ensure_open()
         _check_size("n", n)
         async with self._op():
             data = await self._read_locked(n)
@@ -467,6 +471,7 @@ class HybridBuffer:
         :raises asyncio.IncompleteReadError: if the data ends first (what remained is
             consumed and given as ``partial``, as ``asyncio.StreamReader`` does)
         """
+        self._ensure_open()
         if not isinstance(separator, (bytes, bytearray)):
             raise TypeError(f"separator must be bytes, not {type(separator).__name__}")
         if not separator:
@@ -542,6 +547,7 @@ class HybridBuffer:
         :param sink: an object with a sync or async ``write(data)``
         :return: the number of bytes copied
         """
+        self._ensure_open()
         write = getattr(sink, "write", None)
         if not callable(write):
             raise TypeError(f"sink must have a write() method, not {type(sink).__name__}")
@@ -567,6 +573,7 @@ class HybridBuffer:
 
         :raises TypeError, ValueError: if *n* is not an int >= 0
         """
+        self._ensure_open()
         _check_size("n", n)
         async with self._op():
             keep = self._pos + n
@@ -665,11 +672,14 @@ class HybridBuffer:
 
     # -- machinery -------------------------------------------------------------------
 
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise BufferClosedError("the buffer is closed")
+
     @contextlib.asynccontextmanager
     async def _op(self, *, allow_broken: bool = False) -> AsyncIterator[None]:
         """Serialize a slow-path call and close the fast path while it runs."""
-        if self._closed:
-            raise BufferClosedError("the buffer is closed")
+        self._ensure_open()
         async with self._lock:
             if self._closed:
                 raise BufferClosedError("the buffer is closed")
