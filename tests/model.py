@@ -10,6 +10,7 @@ import asyncio
 import io
 import random
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -26,15 +27,17 @@ def make_bytes(seed: int, n: int) -> bytes:
     return bytes(b % 4 + 97 for b in random.Random(seed).randbytes(n))
 
 
+StorageContext = Callable[[], AbstractAsyncContextManager[StorageFactory]]
+
+
 def machine_for(
     threshold: int,
-    storage: Callable[[], StorageFactory],
+    storage: StorageContext,
     middleware: Callable[[], Sequence[Middleware]] = tuple,
-    setup: Callable[[asyncio.Runner], Any] | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """:param storage: called per example for a fresh factory
-    :param setup: called once per example with the runner, e.g. to open a client; its
-        result is passed to *storage* if it takes an argument"""
+    """:param storage: gives, per example and inside its event loop, a context manager
+        that yields a storage factory (and closes e.g. the client it made on exit)
+    :param middleware: gives the middleware list of each example's buffer"""
     sizes = st.integers(0, 3 * threshold)
 
     class BufferMachine(RuleBasedStateMachine):
@@ -52,8 +55,11 @@ def machine_for(
 
         @initialize()
         def open(self) -> None:
+            self.storage = storage()
+
             async def make() -> HybridBuffer:
-                return HybridBuffer(threshold, storage=storage(), middleware=middleware())
+                factory = await self.storage.__aenter__()
+                return HybridBuffer(threshold, storage=factory, middleware=middleware())
 
             self.buf = self.run(make())
 
@@ -61,6 +67,7 @@ def machine_for(
             try:
                 if self.buf is not None:
                     self.run(self.buf.aclose())
+                    self.run(self.storage.__aexit__(None, None, None))
 
                     async def pending() -> set[asyncio.Task[Any]]:
                         return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
