@@ -76,6 +76,8 @@ _SSE_C_ARGS = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
 _STREAMING_FIX = (
     'Config(s3={"payload_signing_enabled": False}, request_checksum_calculation="when_required")'
 )
+#: Codes meaning that what we would delete or abort does not exist (any more).
+_GONE_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "404"})
 #: Codes with which a server (AWS S3) refuses a body of unknown length.
 _NO_STREAMING_CODES = frozenset({"NotImplemented", "MissingContentLength", "501", "411"})
 
@@ -264,6 +266,14 @@ class _S3Backend:
             async with asyncio.timeout(cfg.timeout):
                 return await getattr(cfg.client, operation)(Bucket=cfg.bucket, **kwargs)
 
+    async def delete(self, key: str) -> None:
+        """Delete one object; one that is already gone (or whose bucket is) is no error."""
+        try:
+            await self.call("delete_object", key, Key=key)
+        except StorageError as exc:
+            if exc.code not in _GONE_CODES:
+                raise
+
     async def create_writer(self) -> tuple[str, StorageWriter]:
         if self._closed:
             raise StorageError("storage is closed", backend="s3", operation="create")
@@ -283,7 +293,7 @@ class _S3Backend:
         if writer is not None:
             await writer.abort()
         self._keys.discard(key)
-        await shielded(self.call("delete_object", key, Key=key))
+        await shielded(self.delete(key))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -340,6 +350,8 @@ class _S3Writer:
         self._state: Literal["open", "closed", "aborted"] = "open"
         self._upload_id: str | None = None
         self._may_exist = False  # a put_object or complete may have created the object
+        self._last_call = False  # the request that creates the object is in flight
+        self._body: _QueueBody | None = None
         self._size = 0
 
     # -- producer side -------------------------------------------------------------
@@ -429,7 +441,10 @@ class _S3Writer:
                     self._raise_error()
         except BaseException:
             # Cancelled or failed: the object is not complete, leave nothing behind.
-            await shielded(self._discard())
+            try:
+                await shielded(self._discard())
+            except StorageError:
+                logger.warning("could not clean up s3 object %s", self._key, exc_info=True)
             raise
         self._backend.forget_writer(self._key)
 
@@ -445,13 +460,21 @@ class _S3Writer:
         self._pending = bytearray()
         task = self._task
         if task is not None and not task.done():
-            task.cancel()
+            if not self._finishing():
+                task.cancel()
+            # Once all the data is sent, a cancelled request may still be carried out by the
+            # server after our delete: let it finish (within the timeout), then delete.
             await asyncio.wait((task,))
         self._drain()
-        await self._abort_multipart()
-        if self._may_exist:
-            self._may_exist = False
-            await self._backend.call("delete_object", self._key, Key=self._key)
+        try:
+            await self._abort_multipart()
+        finally:
+            if self._may_exist:
+                self._may_exist = False
+                await self._backend.delete(self._key)
+
+    def _finishing(self) -> bool:
+        return self._last_call or (self._body is not None and self._body.eof)
 
     def _drain(self) -> None:
         while not self._queue.empty():
@@ -473,7 +496,7 @@ class _S3Writer:
 
     async def _run_stream(self) -> None:
         async with asyncio.timeout(None) as deadline:
-            body = _QueueBody(self._queue, deadline, self._cfg.timeout)
+            body = self._body = _QueueBody(self._queue, deadline, self._cfg.timeout)
             self._may_exist = True
             with _mapped("put_object (stream)", self._cfg.bucket, self._key):
                 await self._cfg.client.put_object(
@@ -513,7 +536,7 @@ class _S3Writer:
                 del item, view
             part.seek(0)
             if self._upload_id is None:  # it all fits in one part: one known-length put
-                self._may_exist = True
+                self._may_exist = self._last_call = True
                 await self._backend.call(
                     "put_object", self._key, Key=self._key, Body=part, **self._put_args()
                 )
@@ -521,7 +544,7 @@ class _S3Writer:
             await self._start_part(inflight, parts, number, part)
             del part
             await self._wait_parts(inflight, return_when=asyncio.ALL_COMPLETED)
-            self._may_exist = True
+            self._may_exist = self._last_call = True
             await self._backend.call(
                 "complete_multipart_upload",
                 self._key,
@@ -611,9 +634,13 @@ class _S3Writer:
     async def _abort_multipart(self) -> None:
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
-            await self._backend.call(
-                "abort_multipart_upload", self._key, Key=self._key, UploadId=upload_id
-            )
+            try:
+                await self._backend.call(
+                    "abort_multipart_upload", self._key, Key=self._key, UploadId=upload_id
+                )
+            except StorageError as exc:
+                if exc.code not in _GONE_CODES:
+                    raise
 
 
 class _QueueBody:
@@ -631,16 +658,17 @@ class _QueueBody:
         self._deadline = deadline
         self._timeout = timeout
         self._rest: bytes | bytearray = b""
-        self._eof = False
+        #: Whether the end was handed to aiohttp: the request is then complete.
+        self.eof = False
 
     async def _next(self) -> bytes | bytearray:
-        if self._eof:
+        if self.eof:
             return b""
         self._deadline.reschedule(None)
         item = await self._queue.get()
         self._deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
         if item is None:
-            self._eof = True
+            self.eof = True
             return b""
         return item  # aiohttp sends a bytearray as is: no copy
 

@@ -65,8 +65,7 @@ def storage(mode: str, client: Any, stream_client: Any, bucket: str) -> Any:
 
     def make(**kwargs: Any) -> S3Storage:
         kwargs.setdefault("part_size", 5 * 1024 * 1024)
-        return S3Storage(
-            stream_client if mode == "stream" else client, bucket, upload=mode, **kwargs
-        )  # type: ignore[arg-type]
+        c = stream_client if mode == "stream" else client
+        return S3Storage(c, bucket, upload=mode, **kwargs)
 
     return make

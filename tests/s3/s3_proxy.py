@@ -14,15 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["AwsRulesProxy", "Fault", "Seen"]
+__all__ = ["PROXY_TASK_NAME", "AwsRulesProxy", "Fault", "Seen"]
+
+#: The proxy's own connection tasks, which tests looking for leaked tasks ignore.
+PROXY_TASK_NAME = "aws-rules-proxy"
 
 
 @dataclass(frozen=True)
 class Fault:
-    """Answer *status* with S3 error *code* after *delay* seconds instead of forwarding."""
+    """Answer *status* with S3 error *code* after *delay* seconds instead of forwarding
+    (*status* 0: forward, after the delay)."""
 
     status: int
-    code: str
+    code: str = ""
     delay: float = 0.0
 
 
@@ -71,10 +75,14 @@ class AwsRulesProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        task.set_name(PROXY_TASK_NAME)
         self._handlers.add(task)
         try:
             await self._serve(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            # Closing the proxy: end quietly (asyncio logs a handler task that ends cancelled).
             pass
         finally:
             self._handlers.discard(task)
@@ -105,17 +113,31 @@ class AwsRulesProxy:
             record(411)
             await self._refuse(reader, writer, 411, "MissingContentLength", "Content-Length")
             return
-        body = await reader.readexactly(length) if length else b""
+        # botocore sends large bodies with "Expect: 100-continue": the client waits for a
+        # go-ahead before the body, which is also what lets a refusal come first.
+        expect = headers.get("expect", "").lower() == "100-continue"
         fault = self.fault(method, target)
         if fault is not None:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status:
             record(fault.status)
+            if not expect and length:
+                await reader.readexactly(length)
             await self._answer(writer, fault.status, fault.code)
             return
-        status = await self._forward(head, body, writer)
-        record(status)
+        if expect:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await reader.readexactly(length) if length else b""
+        await self._forward(head, body, writer, record)
 
-    async def _forward(self, head: bytes, body: bytes, writer: asyncio.StreamWriter) -> int:
+    async def _forward(
+        self,
+        head: bytes,
+        body: bytes,
+        writer: asyncio.StreamWriter,
+        record: Callable[[int], None],
+    ) -> None:
         url = urlsplit(self.upstream)
         up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
         try:
@@ -123,12 +145,12 @@ class AwsRulesProxy:
             lines = [
                 line
                 for line in head.split(b"\r\n")
-                if line and not line.lower().startswith(b"connection:")
+                if line and not line.lower().startswith((b"connection:", b"expect:"))
             ]
             up_writer.write(b"\r\n".join([*lines, b"Connection: close", b"", b""]) + body)
             await up_writer.drain()
             resp_head = await up_reader.readuntil(b"\r\n\r\n")
-            status = int(resp_head.split(b" ", 2)[1])
+            record(int(resp_head.split(b" ", 2)[1]))  # before the client can see the answer
             resp_lines = [
                 line
                 for line in resp_head.split(b"\r\n")
@@ -138,7 +160,6 @@ class AwsRulesProxy:
             while data := await up_reader.read(1 << 16):
                 writer.write(data)
                 await writer.drain()
-            return status
         finally:
             up_writer.close()
             with contextlib.suppress(Exception):
