@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("aiobotocore")
 pytest.importorskip("moto")
 
-from s3_helpers import list_keys, list_uploads
-
 from hybridbuffer_async._embedded_s3 import (
     STREAMING_CONFIG,
     embedded_s3,
     s3_client,
 )
+
+from .s3_helpers import list_keys, list_uploads
 
 
 @pytest.fixture(scope="session")

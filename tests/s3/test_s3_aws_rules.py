@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
-from s3_proxy import AwsRulesProxy
 
 from hybridbuffer_async import HybridBuffer, StorageError
 from hybridbuffer_async._embedded_s3 import STREAMING_CONFIG, s3_client
 from hybridbuffer_async.storage.s3 import S3Storage
+
+from .s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
+from .s3_proxy import AwsRulesProxy
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
-from s3_proxy import AwsRulesProxy, Fault
 
 from hybridbuffer_async import HybridBuffer, StorageError
 from hybridbuffer_async._embedded_s3 import s3_client
 from hybridbuffer_async.storage.s3 import S3Storage
+
+from .s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
+from .s3_proxy import AwsRulesProxy, Fault
 
 PART = 5 * MiB
 

@@ -6,10 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
 
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage.s3 import S3Storage
+
+from .s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
 
 PART = 5 * MiB
 
