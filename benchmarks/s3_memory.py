@@ -102,8 +102,10 @@ def main() -> None:
             results.append(json.loads(out.strip().splitlines()[-1]))
         baseline = results[0]["mib_per_s"]
         print(f"{size // MiB} MiB through S3Storage, moto server in another process")
-        print(f"{'mode':<12}{'upload s':>10}{'MiB/s':>9}{'vs put':>8}{'RSS before':>12}"
-              f"{'peak RSS':>10}{'peak-before':>13}")
+        print(
+            f"{'mode':<12}{'upload s':>10}{'MiB/s':>9}{'vs put':>8}{'RSS before':>12}"
+            f"{'peak RSS':>10}{'peak-before':>13}"
+        )
         for r in results:
             print(
                 f"{r['mode']:<12}{r['upload_s']:>10.2f}{r['mib_per_s']:>9.1f}"

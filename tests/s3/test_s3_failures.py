@@ -156,6 +156,7 @@ async def test_upload_failure_surfaces_on_the_next_write_and_on_close(
     with pytest.raises(StorageError) as on_close:
         await writer.close()
     assert on_close.value.code == "AccessDenied"
+    assert await list_uploads(client, bucket) == []  # the failed upload aborted itself
     await writer.abort()
     await backend.aclose()
     assert await list_uploads(client, bucket) == []
