@@ -352,7 +352,6 @@ class _S3Writer:
         self._may_exist = False  # a put_object or complete may have created the object
         self._last_call = False  # the request that creates the object is in flight
         self._body: _QueueBody | None = None
-        self._size = 0
 
     # -- producer side -------------------------------------------------------------
 
@@ -390,7 +389,6 @@ class _S3Writer:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"s3-upload {self._key}")
             self._task.add_done_callback(self._on_done)
-        self._size += n
         pending = self._pending
         if len(pending) + n < CHUNK_SIZE:
             pending += data
