@@ -1,0 +1,201 @@
+"""A small HTTP proxy in front of the embedded S3 that answers like AWS S3 where it differs.
+
+AWS S3 refuses a PUT with ``Transfer-Encoding: chunked`` (501 NotImplemented) and a PUT
+without ``Content-Length`` (411 MissingContentLength); moto takes both. Everything else is
+forwarded byte for byte, one upstream connection per request. It can also inject faults
+(an error answer after a delay) to exercise failure paths over real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+__all__ = ["PROXY_TASK_NAME", "AwsRulesProxy", "Fault", "Seen"]
+
+#: The proxy's own connection tasks, which tests looking for leaked tasks ignore.
+PROXY_TASK_NAME = "aws-rules-proxy"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Answer *status* with S3 error *code* after *delay* seconds instead of forwarding
+    (*status* 0: forward, after the delay)."""
+
+    status: int
+    code: str = ""
+    delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    status: int
+    chunked: bool
+    content_length: int | None
+
+
+@dataclass
+class AwsRulesProxy:
+    upstream: str
+    fault: Callable[[str, str], Fault | None] = lambda method, target: None
+    seen: list[Seen] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def refused(self) -> list[Seen]:
+        return [s for s in self.seen if s.status in (411, 501)]
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.wait(self._handlers)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> str:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.set_name(PROXY_TASK_NAME)
+        self._handlers.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            # Closing the proxy: end quietly (asyncio logs a handler task that ends cancelled).
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = int(headers["content-length"]) if "content-length" in headers else None
+
+        def record(status: int) -> None:
+            self.seen.append(Seen(method, target, status, chunked, length))
+
+        if method == "PUT" and chunked:
+            record(501)
+            await self._refuse(reader, writer, 501, "NotImplemented", "Transfer-Encoding")
+            return
+        if method == "PUT" and length is None:
+            record(411)
+            await self._refuse(reader, writer, 411, "MissingContentLength", "Content-Length")
+            return
+        # botocore sends large bodies with "Expect: 100-continue": the client waits for a
+        # go-ahead before the body, which is also what lets a refusal come first.
+        expect = headers.get("expect", "").lower() == "100-continue"
+        fault = self.fault(method, target)
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status:
+            record(fault.status)
+            if not expect and length:
+                await reader.readexactly(length)
+            await self._answer(writer, fault.status, fault.code)
+            return
+        if expect:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await reader.readexactly(length) if length else b""
+        await self._forward(head, body, writer, record)
+
+    async def _forward(
+        self,
+        head: bytes,
+        body: bytes,
+        writer: asyncio.StreamWriter,
+        record: Callable[[int], None],
+    ) -> None:
+        url = urlsplit(self.upstream)
+        up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
+        try:
+            # One request per connection: the response then ends where the upstream closes.
+            lines = [
+                line
+                for line in head.split(b"\r\n")
+                if line and not line.lower().startswith((b"connection:", b"expect:"))
+            ]
+            up_writer.write(b"\r\n".join([*lines, b"Connection: close", b"", b""]) + body)
+            await up_writer.drain()
+            resp_head = await up_reader.readuntil(b"\r\n\r\n")
+            record(int(resp_head.split(b" ", 2)[1]))  # before the client can see the answer
+            resp_lines = [
+                line
+                for line in resp_head.split(b"\r\n")
+                if line and not line.lower().startswith(b"connection:")
+            ]
+            writer.write(b"\r\n".join([*resp_lines, b"Connection: close", b"", b""]))
+            while data := await up_reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            up_writer.close()
+            with contextlib.suppress(Exception):
+                await up_writer.wait_closed()
+
+    async def _refuse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        status: int,
+        code: str,
+        header: str,
+    ) -> None:
+        # Answer at once, as AWS does, then discard what the client still sends.
+        await self._answer(writer, status, code, header)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while await reader.read(1 << 16):
+                    pass
+
+    @staticmethod
+    async def _answer(
+        writer: asyncio.StreamWriter, status: int, code: str, header: str | None = None
+    ) -> None:
+        extra = f"<Header>{header}</Header>" if header else ""
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Error><Code>{code}</Code><Message>refused by the AWS-rules proxy</Message>"
+            f"{extra}<RequestId>proxy</RequestId></Error>"
+        ).encode()
+        reason = {403: "Forbidden", 411: "Length Required", 501: "Not Implemented"}
+        writer.write(
+            f"HTTP/1.1 {status} {reason.get(status, 'Error')}\r\n"
+            "Content-Type: application/xml\r\n"
+            f"Content-Length: {len(xml)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + xml
+        )
+        await writer.drain()
