@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("aiobotocore")
-pytest.importorskip("moto")
-
 from hybridbuffer_async._embedded_s3 import (
     STREAMING_CONFIG,
     embedded_s3,
