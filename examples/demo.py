@@ -1,15 +1,20 @@
 """Stream ~200 MiB of generated data through a HybridBuffer with a small threshold, read it
 back, check its hash, and print throughput, peak memory and the longest event-loop stall.
 
-    python examples/demo.py [--mib 200] [--threshold-mib 4]
+Runs onto temporary files, then onto an embedded S3 (moto's server on loopback, in a child
+process so that its copy of the data does not count in our memory) in each upload mode.
+
+    python examples/demo.py [--mib 200] [--threshold-mib 4] [--no-s3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import resource
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -17,6 +22,7 @@ from typing import Any
 
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage import FileStorage, StorageFactory
+from hybridbuffer_async.storage.s3 import S3Storage
 
 MiB = 1024 * 1024
 WRITE_SIZE = 64 * 1024
@@ -60,7 +66,7 @@ class StallMeter:
 async def run(name: str, storage: StorageFactory, total: int, threshold: int) -> None:
     # Only the buffer's own calls are timed: making and hashing data is not its work.
     expected, got = hashlib.sha256(), hashlib.sha256()
-    wrote = read = 0.0
+    wrote = sealed = read = 0.0
     clock = time.perf_counter
     async with StallMeter() as stalls, HybridBuffer(threshold, storage=storage) as buf:
         for piece in generate(total):
@@ -70,6 +76,11 @@ async def run(name: str, storage: StorageFactory, total: int, threshold: int) ->
             wrote += clock() - start
         assert buf.spilled
         assert len(buf) == total
+        # The first read finishes the storage object (for S3: the rest of the upload).
+        start = clock()
+        first = await buf.read(1)
+        sealed = clock() - start
+        got.update(first)
 
         while True:
             start = clock()
@@ -80,8 +91,9 @@ async def run(name: str, storage: StorageFactory, total: int, threshold: int) ->
             got.update(chunk)
     ok = got.digest() == expected.digest()
     print(
-        f"{name:>6}: {total / MiB:.0f} MiB, threshold {threshold / MiB:g} MiB | "
-        f"write {total / MiB / wrote:7.0f} MiB/s | read {total / MiB / read:7.0f} MiB/s | "
+        f"{name:>11}: {total / MiB:.0f} MiB, threshold {threshold / MiB:g} MiB | "
+        f"write {total / MiB / wrote:5.0f} MiB/s, all stored {total / MiB / (wrote + sealed):5.0f}"
+        f" MiB/s | read {total / MiB / read:5.0f} MiB/s | "
         f"sha256 {'ok' if ok else 'MISMATCH'} | peak RSS {peak_rss_mib():.0f} MiB | "
         f"longest loop stall {stalls.longest * 1000:.1f} ms"
     )
@@ -89,24 +101,66 @@ async def run(name: str, storage: StorageFactory, total: int, threshold: int) ->
         raise SystemExit(f"{name}: data read back differs from data written")
 
 
-Runs = list[tuple[str, Callable[[], AbstractAsyncContextManager[StorageFactory]]]]
-
-
 @asynccontextmanager
 async def file_storage() -> AsyncIterator[StorageFactory]:
     yield FileStorage()
+
+
+@asynccontextmanager
+async def embedded_s3_process() -> AsyncIterator[str]:
+    """moto's S3 server in a child process; yields its endpoint URL."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hybridbuffer_async._embedded_s3",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        yield (await proc.stdout.readline()).decode().strip()
+    finally:
+        proc.stdin.close()  # the server stops when its stdin closes
+        await proc.wait()
+
+
+StorageContext = Callable[[], AbstractAsyncContextManager[StorageFactory]]
+
+
+def s3_storage(
+    endpoint: str, mode: str
+) -> Callable[[], AbstractAsyncContextManager[StorageFactory]]:
+    from hybridbuffer_async._embedded_s3 import STREAMING_CONFIG, s3_client
+
+    @asynccontextmanager
+    async def storage() -> AsyncIterator[StorageFactory]:
+        config = STREAMING_CONFIG if mode == "stream" else {}
+        async with s3_client(endpoint, **config) as client:
+            await client.create_bucket(Bucket="demo")
+            try:
+                yield S3Storage(client, "demo", key_prefix="demo/spool", upload=mode)  # type: ignore[arg-type]
+            finally:
+                left = await client.list_objects_v2(Bucket="demo")
+                assert not left.get("Contents"), "objects left behind"
+                await client.delete_bucket(Bucket="demo")
+
+    return storage
 
 
 async def main(argv: Any = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=200)
     parser.add_argument("--threshold-mib", type=float, default=4)
+    parser.add_argument("--no-s3", action="store_true", help="only the file-storage run")
     args = parser.parse_args(argv)
     total, threshold = args.mib * MiB, int(args.threshold_mib * MiB)
-    runs: Runs = [("files", file_storage)]
-    for name, make in runs:
-        async with make() as storage:
-            await run(name, storage, total, threshold)
+    async with contextlib.AsyncExitStack() as stack:
+        runs: list[tuple[str, StorageContext]] = [("files", file_storage)]
+        if not args.no_s3:
+            endpoint = await stack.enter_async_context(embedded_s3_process())
+            runs += [(f"s3 {mode}", s3_storage(endpoint, mode)) for mode in ("auto", "stream")]
+        for name, make in runs:
+            async with make() as storage:
+                await run(name, storage, total, threshold)
 
 
 if __name__ == "__main__":
