@@ -171,7 +171,8 @@ class HybridBuffer:
         self._wkey = ""
         self._wsize = 0
         # Read cursor: bytes consumed, segment index (len(_stored) = the tail), offset in a
-        # stored segment, chunk index and offset in the memory tail.
+        # stored segment, chunk index and offset in the memory tail. Invariant: (_ci, _co)
+        # is an unread byte or just past the last chunk, never the end of a chunk.
         self._pos = 0
         self._seg = 0
         self._off = 0
