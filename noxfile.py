@@ -50,3 +50,11 @@ def demo(session: nox.Session) -> None:
     """Stream ~200 MiB through a buffer onto each storage, check it, print the figures."""
     session.install("-e", ".[all,test]")
     session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/, every warning an error."""
+    session.install("-e", ".[docs]")
+    # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on stderr.
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

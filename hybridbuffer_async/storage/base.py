@@ -13,9 +13,9 @@ from typing import Protocol, TypeAlias, runtime_checkable
 
 __all__ = ["Bytes", "Storage", "StorageFactory", "StorageReader", "StorageWriter"]
 
-#: What writers accept. The data is *borrowed*: valid only during the call, so a writer
-#: that keeps it after returning must copy it.
 Bytes: TypeAlias = bytes | bytearray | memoryview
+"""What writers accept. The data is *borrowed*: valid only during the call, so a writer
+that keeps it after returning must copy it."""
 
 
 @runtime_checkable
@@ -56,8 +56,8 @@ class StorageReader(Protocol):
 class Storage(Protocol):
     """One buffer's storage: creates, reads and removes its objects."""
 
-    #: Short backend name used in errors and logs (``"file"``, ``"s3"``...).
     name: str
+    """Short backend name used in errors and logs (``"file"``, ``"s3"``...)."""
 
     async def create_writer(self) -> tuple[str, StorageWriter]:
         """Start a new object.
@@ -69,6 +69,9 @@ class Storage(Protocol):
     async def open_reader(self, key: str, offset: int = 0) -> StorageReader:
         """Open a finished object for reading from byte *offset*.
 
+        :param key: a key returned by :meth:`create_writer`, whose writer was closed
+        :param offset: where to start, in bytes from the start of the object
+        :return: a reader positioned at *offset*
         :raises StorageError: if the backend failed
         """
 
@@ -91,4 +94,5 @@ class Storage(Protocol):
 class StorageFactory(Protocol):
     """Gives each buffer its own :class:`Storage`."""
 
-    def __call__(self) -> Storage: ...
+    def __call__(self) -> Storage:
+        """Return a new, empty storage for one buffer."""

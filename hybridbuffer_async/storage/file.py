@@ -86,6 +86,7 @@ class FileStorage:
         self.batch_size = batch_size
 
     def __call__(self) -> _FileBackend:
+        """Give one buffer its own storage (its own files, same settings)."""
         return _FileBackend(self.directory, self.prefix, self.batch_size)
 
     def __repr__(self) -> str:

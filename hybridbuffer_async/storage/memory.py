@@ -11,10 +11,14 @@ __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage:
-    """Factory of in-process storage. Every object lives in :attr:`objects` until removed,
-    so tests can look at what a backend would hold."""
+    """Factory of in-process storage, for tests.
+
+    Each storage keeps its objects in a ``dict`` (its ``objects`` attribute, key to
+    ``bytearray``) until they are removed, so a test can look at what a backend would hold.
+    """
 
     def __call__(self) -> _MemoryBackend:
+        """Give one buffer its own storage (its own dictionary of objects)."""
         return _MemoryBackend()
 
     def __repr__(self) -> str:
