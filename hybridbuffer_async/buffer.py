@@ -35,8 +35,8 @@ __all__ = ["DEFAULT_THRESHOLD", "BufferStats", "HybridBuffer"]
 
 logger = logging.getLogger("hybridbuffer_async")
 
-#: Bytes held in memory before a buffer spills to storage.
 DEFAULT_THRESHOLD = 2 * 1024 * 1024
+"""Bytes held in memory before a buffer spills to storage (2 MiB)."""
 #: What one storage read asks for; also the largest piece of ``write_to``/``write_from``.
 _IO_SIZE = 1024 * 1024
 #: Pieces yielded by ``async for``.
@@ -187,7 +187,10 @@ class HybridBuffer:
     async def from_bytes(cls, data: Bytes, **kwargs: Any) -> HybridBuffer:
         """Create a buffer holding *data* (spilled at once if larger than the threshold).
 
+        :param data: the initial content
         :param kwargs: passed to :class:`HybridBuffer`
+        :return: the new buffer; close it with :meth:`aclose` or ``async with``
+        :raises StorageError: if the spill failed (the buffer is closed again)
         """
         buf = cls(**kwargs)
         try:
@@ -353,10 +356,13 @@ class HybridBuffer:
     # -- reading ---------------------------------------------------------------------
 
     async def read(self, n: int = -1) -> bytes:
-        """Read and consume up to *n* bytes (all that is unread if *n* is -1).
+        """Read and consume up to *n* bytes.
 
+        :param n: the most bytes to read; -1 for all that is unread
         :return: the bytes, ``b""`` at the end
-        :raises TypeError, ValueError: if *n* is not an int >= -1
+        :raises TypeError: if *n* is not an int
+        :raises ValueError: if *n* is less than -1
+        :raises BufferClosedError: if the buffer is closed
         :raises StorageError: if storage failed; the read position is unchanged
         """
         if self._rgate is not None and type(n) is int and n >= -1:
@@ -454,8 +460,14 @@ class HybridBuffer:
     async def readexactly(self, n: int) -> bytes:
         """Read exactly *n* bytes.
 
+        :param n: how many bytes
+        :return: *n* bytes
+        :raises TypeError: if *n* is not an int
+        :raises ValueError: if *n* is negative
         :raises asyncio.IncompleteReadError: if fewer remain (they are consumed and
             given as ``partial``, as ``asyncio.StreamReader`` does)
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed; the read position is unchanged
         """
         self._ensure_open()
         _check_size("n", n)
@@ -468,9 +480,17 @@ class HybridBuffer:
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
         """Read up to and including *separator*.
 
+        The bytes before the separator are held in memory: this is for lines and records,
+        not for scanning a whole spilled buffer.
+
+        :param separator: what ends the record
+        :return: the bytes read, *separator* included
+        :raises TypeError: if *separator* is not bytes
         :raises ValueError: if *separator* is empty
         :raises asyncio.IncompleteReadError: if the data ends first (what remained is
             consumed and given as ``partial``, as ``asyncio.StreamReader`` does)
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed; the read position is unchanged
         """
         self._ensure_open()
         if not isinstance(separator, (bytes, bytearray)):
@@ -526,7 +546,12 @@ class HybridBuffer:
             self._read_mem(len(acc) - before)
 
     async def readline(self) -> bytes:
-        """Read one line, ``\\n`` included; at the end, whatever remains (maybe ``b""``)."""
+        """Read one line.
+
+        :return: the line, ``\\n`` included; at the end, whatever remains (maybe ``b""``)
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed
+        """
         try:
             return await self.readuntil(b"\n")
         except asyncio.IncompleteReadError as exc:
@@ -547,6 +572,9 @@ class HybridBuffer:
 
         :param sink: an object with a sync or async ``write(data)``
         :return: the number of bytes copied
+        :raises TypeError: if *sink* has no ``write`` method
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed
         """
         self._ensure_open()
         write = getattr(sink, "write", None)
@@ -563,7 +591,10 @@ class HybridBuffer:
     # -- position and size -----------------------------------------------------------
 
     async def rewind(self) -> None:
-        """Make everything held readable again from the start."""
+        """Make everything held readable again from the start.
+
+        :raises BufferClosedError: if the buffer is closed
+        """
         async with self._op():
             await self._drop_reader()
             self._read_before += self._pos
@@ -572,7 +603,11 @@ class HybridBuffer:
     async def truncate(self, n: int) -> None:
         """Keep only the first *n* unread bytes; what was read stays for :meth:`rewind`.
 
-        :raises TypeError, ValueError: if *n* is not an int >= 0
+        :param n: how many unread bytes to keep
+        :raises TypeError: if *n* is not an int
+        :raises ValueError: if *n* is negative
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if storage failed
         """
         self._ensure_open()
         _check_size("n", n)
@@ -626,7 +661,11 @@ class HybridBuffer:
             self._ci, self._co = self._ci + 1, 0
 
     async def reset(self) -> None:
-        """Empty the buffer and remove its storage objects. Also clears a failed state."""
+        """Empty the buffer and remove its storage objects. Also clears a failed state.
+
+        :raises BufferClosedError: if the buffer is closed
+        :raises StorageError: if an object could not be removed
+        """
         async with self._op(allow_broken=True):
             await self._clear()
             self._broken = None
