@@ -50,3 +50,14 @@ def demo(session: nox.Session) -> None:
     """Stream ~200 MiB through a buffer onto each storage, check it, print the figures."""
     session.install("-e", ".[all,test]")
     session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against the peers; writes docs/benchmarks.md and its plots.
+
+    Takes several minutes; ``nox -s bench -- --quick`` is a smoke run (its figures are not
+    for publishing: pass ``--out`` elsewhere).
+    """
+    session.install("-e", ".[all,test]", "matplotlib>=3.8")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
