@@ -58,3 +58,14 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]")
     # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on stderr.
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against the peers; writes docs/benchmarks.md and its plots.
+
+    Takes several minutes; ``nox -s bench -- --quick`` is a smoke run (its figures are not
+    for publishing: pass ``--out`` elsewhere).
+    """
+    session.install("-e", ".[all,test]", "matplotlib>=3.8")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)

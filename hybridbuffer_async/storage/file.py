@@ -18,6 +18,11 @@ __all__ = ["FileStorage"]
 
 #: One thread hop carries at least this much: per-write hops would cost more than the I/O.
 DEFAULT_BATCH_SIZE = 1024 * 1024
+#: ``bytes`` this large join a batch by reference and go out with one ``writev``; smaller
+#: pieces are coalesced first (a syscall vector of tiny pieces costs more than the copy).
+_BY_REFERENCE = 16 * 1024
+#: Buffers per ``writev`` call (POSIX guarantees at least 16; Linux allows 1024).
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
 @contextlib.contextmanager
@@ -45,10 +50,18 @@ def _open_anonymous(directory: str | None, prefix: str) -> tuple[int, str | None
     return fd, None
 
 
-def _write_all(fd: int, data: Bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, parts: list[Bytes]) -> None:
+    """Write *parts* in order with as few ``writev`` calls as the OS allows."""
+    for i in range(0, len(parts), _IOV_MAX):
+        group = parts[i : i + _IOV_MAX]
+        written = os.writev(fd, group)
+        if written == sum(map(len, group)):
+            continue
+        for part in group:  # a short write: finish piece by piece
+            view = memoryview(part)[written:] if written < len(part) else None
+            written = max(0, written - len(part))
+            while view:
+                view = view[os.write(fd, view) :]
 
 
 def _close(fd: int, path: str | None) -> None:
@@ -149,13 +162,20 @@ class _FileBackend:
 
 
 class _FileWriter:
-    """Batches writes; each full batch goes to a thread while the next one fills."""
+    """Batches writes; each full batch goes to a thread while the next one fills.
+
+    Large ``bytes`` are kept by reference (they cannot change) and written with one
+    ``writev`` per batch: no copy on the event loop. Anything else is copied, since the
+    caller may reuse it.
+    """
 
     def __init__(self, backend: _FileBackend, key: str, fd: int) -> None:
         self._backend = backend
         self._key = key
         self._fd = fd
-        self._batch = bytearray()
+        self._parts: list[Bytes] = []
+        self._small = bytearray()
+        self._size = 0
         self._inflight: asyncio.Future[None] | None = None
 
     async def _drain(self) -> None:
@@ -164,25 +184,39 @@ class _FileWriter:
             with _mapped("write", self._key):
                 await asyncio.shield(fut)
 
-    def _start(self, data: Bytes) -> None:
-        self._inflight = call_soon_in_thread(_write_all, self._fd, data)
+    def _take(self) -> list[Bytes]:
+        parts = self._parts
+        if self._small:
+            parts.append(self._small)
+            self._small = bytearray()
+        self._parts, self._size = [], 0
+        return parts
+
+    def _start(self, parts: list[Bytes]) -> None:
+        self._inflight = call_soon_in_thread(_write_all, self._fd, parts)
 
     async def write(self, data: Bytes) -> None:
-        self._batch += data
-        if len(self._batch) >= self._backend._batch_size:
+        n = len(data)
+        if n >= _BY_REFERENCE:
+            if self._small:
+                self._parts.append(self._small)
+                self._small = bytearray()
+            self._parts.append(data if type(data) is bytes else bytes(data))
+        else:
+            self._small += data
+        self._size += n
+        if self._size >= self._backend._batch_size:
             await self._drain()
-            batch, self._batch = self._batch, bytearray()
-            self._start(batch)
+            self._start(self._take())
 
     async def close(self) -> None:
         await self._drain()
-        if self._batch:
-            batch, self._batch = self._batch, bytearray()
-            self._start(batch)
+        if self._size:
+            self._start(self._take())
             await self._drain()
 
     async def abort(self) -> None:
-        self._batch = bytearray()
+        self._take()
         fut, self._inflight = self._inflight, None
         await shielded(wait_quietly(fut))
         await self._backend.remove(self._key)
