@@ -216,14 +216,16 @@ async def test_a_streaming_put_is_logged(
     ]
 
 
-async def test_a_cancelled_upload_logs_its_abort(
+async def test_a_cancelled_upload_logs_its_abort_and_is_never_reported_done(
     client: Any, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="hybridbuffer_async")
     started = asyncio.Event()
+    reports: list[Progress] = []
+    storage = S3Storage(client, bucket, part_size=PART, on_progress=reports.append)
 
     async def produce() -> None:
-        async with HybridBuffer(MiB, storage=S3Storage(client, bucket, part_size=PART)) as buf:
+        async with HybridBuffer(MiB, storage=storage) as buf:
             for i in range(200):
                 await buf.write(payload(256 * 1024, seed=i))
                 if buf.size >= 3 * PART:
@@ -240,6 +242,7 @@ async def test_a_cancelled_upload_logs_its_abort(
     assert f"aborted multipart upload {upload_id} of {key}" in lines
     assert f"deleted s3://{bucket}/{key}" in lines
     assert messages(caplog, logging.WARNING) == []
+    assert not any(p.done for p in reports)
 
 
 async def test_an_abort_that_fails_is_a_warning_with_the_command_to_run(
@@ -381,3 +384,16 @@ async def test_stats_over_s3_count_stored_bytes_after_middleware(
         assert 0 < stats.bytes_stored < stats.bytes_spilled // 10
         assert stats.bytes_stored == reports[-1].total
         assert stats.bytes_stored == await stored_size(client, bucket, key)
+
+
+async def test_reading_stats_sends_no_s3_request(
+    faulty: tuple[AwsRulesProxy, Any], bucket: str
+) -> None:
+    proxy, proxied = faulty
+    async with HybridBuffer(MiB, storage=S3Storage(proxied, bucket, part_size=PART)) as buf:
+        await write_in_pieces(buf, payload(SIZE))
+        await buf.read(1)
+        seen = len(proxy.seen)
+        for _ in range(100):
+            assert buf.stats.segments == 1
+        assert len(proxy.seen) == seen
