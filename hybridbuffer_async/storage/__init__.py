@@ -6,6 +6,7 @@ Backends with extra dependencies live in their own modules, imported by name:
 
 from __future__ import annotations
 
+from ._progress import Progress, ProgressCallback
 from .base import Bytes, Storage, StorageFactory, StorageReader, StorageWriter
 from .file import FileStorage
 from .memory import MemoryStorage
@@ -14,6 +15,8 @@ __all__ = [
     "Bytes",
     "FileStorage",
     "MemoryStorage",
+    "Progress",
+    "ProgressCallback",
     "Storage",
     "StorageFactory",
     "StorageReader",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from .._concurrency import call_soon_in_thread, shielded, wait_quietly
 from ..errors import StorageError
+from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
 
 __all__ = ["FileStorage"]
@@ -81,6 +82,13 @@ class FileStorage:
     :param directory: where to create files (default: :func:`tempfile.gettempdir`)
     :param prefix: file name prefix, seen only for the instant before the unlink
     :param batch_size: bytes per thread hop
+    :param on_progress: called with a :class:`~hybridbuffer_async.storage.Progress` each
+        time a batch has been written to the file (*total*: bytes the OS has taken), then
+        with ``done=True`` when the writer closes; a sync or async callable, awaited by the
+        writer without a time limit; what it raises is logged at WARNING and never fails
+        the write
+    :raises ValueError: if *prefix* or *batch_size* is invalid
+    :raises TypeError: if *on_progress* is not callable
     """
 
     def __init__(
@@ -89,6 +97,7 @@ class FileStorage:
         prefix: str = "hybridbuffer",
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if not isinstance(prefix, str) or os.sep in prefix:
             raise ValueError(f"prefix must be a file name prefix, got {prefix!r}")
@@ -97,10 +106,11 @@ class FileStorage:
         self.directory = os.fspath(directory) if directory is not None else None
         self.prefix = prefix
         self.batch_size = batch_size
+        self.on_progress = check_progress_callback(on_progress)
 
     def __call__(self) -> _FileBackend:
         """Give one buffer its own storage (its own files, same settings)."""
-        return _FileBackend(self.directory, self.prefix, self.batch_size)
+        return _FileBackend(self.directory, self.prefix, self.batch_size, self.on_progress)
 
     def __repr__(self) -> str:
         return f"FileStorage(directory={self.directory!r}, prefix={self.prefix!r})"
@@ -109,10 +119,17 @@ class FileStorage:
 class _FileBackend:
     name = "file"
 
-    def __init__(self, directory: str | None, prefix: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        directory: str | None,
+        prefix: str,
+        batch_size: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         self._directory = directory
         self._prefix = prefix
         self._batch_size = batch_size
+        self._on_progress = on_progress
         self._files: dict[str, tuple[int, str | None]] = {}
         self._closed = False
 
@@ -177,12 +194,17 @@ class _FileWriter:
         self._small = bytearray()
         self._size = 0
         self._inflight: asyncio.Future[None] | None = None
+        self._inflight_size = 0
+        self._written = 0  # bytes the OS has taken
+        self._progress = ProgressReporter(backend._on_progress, "file", key, None)
 
     async def _drain(self) -> None:
         fut, self._inflight = self._inflight, None
         if fut is not None:
             with _mapped("write", self._key):
                 await asyncio.shield(fut)
+            self._written += self._inflight_size
+            await self._progress(self._written)
 
     def _take(self) -> list[Bytes]:
         parts = self._parts
@@ -194,6 +216,7 @@ class _FileWriter:
 
     def _start(self, parts: list[Bytes]) -> None:
         self._inflight = call_soon_in_thread(_write_all, self._fd, parts)
+        self._inflight_size = sum(map(len, parts))
 
     async def write(self, data: Bytes) -> None:
         n = len(data)
@@ -214,6 +237,7 @@ class _FileWriter:
         if self._size:
             self._start(self._take())
             await self._drain()
+        await self._progress(self._written, done=True)
 
     async def abort(self) -> None:
         self._take()

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from .._concurrency import shielded, wait_quietly
 from ..errors import StorageError
+from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ __all__ = [
     "RedisStorage",
 ]
 
-logger = logging.getLogger("hybridbuffer_async")
+logger = logging.getLogger("hybridbuffer_async.redis")
 
 #: Bytes per chunk key: small enough that one value never stalls the server for long.
 DEFAULT_CHUNK_SIZE = 256 * 1024
@@ -129,6 +130,11 @@ class RedisStorage:
     :param timeout: seconds allowed for each call to Redis (one pipeline, one ``MGET``...)
     :param batch_chunks: chunks sent or fetched per round trip; a writer holds up to
         ``batch_chunks * chunk_size`` bytes, a reader twice that (one batch read ahead)
+    :param on_progress: called with a :class:`~hybridbuffer_async.storage.Progress` each
+        time Redis has answered a pipeline of chunks (*total*: bytes in the chunk keys it
+        has set), then with ``done=True`` once the metadata hash is written; a sync or
+        async callable, awaited by the writer (async ones bounded by *timeout*); what it
+        raises is logged at WARNING and never fails the write
     :raises ValueError: if *client* is ``None`` or decodes responses, or a size, the
         expiration or the timeout is out of range
     :raises TypeError: if an argument has the wrong type
@@ -143,6 +149,7 @@ class RedisStorage:
         expiration: float | timedelta = DEFAULT_EXPIRATION,
         timeout: float = 30.0,
         batch_chunks: int = DEFAULT_BATCH_CHUNKS,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if client is None:
             raise ValueError("client must be a redis.asyncio.Redis client, got None")
@@ -169,6 +176,7 @@ class RedisStorage:
         self.batch_chunks = _positive_int("batch_chunks", batch_chunks)
         self.expiration_ms = _expiration_ms(expiration)
         self.timeout = float(timeout)
+        self.on_progress = check_progress_callback(on_progress)
 
     def __call__(self) -> _RedisBackend:
         """Give one buffer its own storage (its own objects, same client)."""
@@ -254,7 +262,22 @@ class _RedisBackend:
                 await pipe.execute()
 
         # Shielded: a cancelled caller must not leave keys half deleted.
-        await shielded(self.call(operation, key, run))
+        try:
+            await shielded(self.call(operation, key, run))
+        except StorageError as exc:
+            ttl = self._config.expiration_ms
+            for k in keys:
+                logger.warning(
+                    "could not delete Redis keys %s:* [%s]; they expire within %d ms, or delete"
+                    " them by hand: redis-cli --scan --pattern '%s:*' | xargs redis-cli unlink",
+                    k,
+                    exc.code,
+                    ttl,
+                    k,
+                )
+            raise
+        for k, n in keys.items():
+            logger.debug("deleted Redis keys %s:* (%d chunks and the metadata)", k, n)
 
     async def remove(self, key: str) -> None:
         chunks = self._objects.get(key)
@@ -304,7 +327,7 @@ class _RedisBackend:
     async def _abandoned_cleanup(self, objects: dict[str, int]) -> None:
         try:
             await self._unlink(objects, "remove", None)
-        except Exception:
+        except Exception:  # a StorageError is logged, with the keys, where it failed
             logger.warning(
                 "could not remove Redis keys of an abandoned buffer; they expire in %d ms",
                 self._config.expiration_ms,
@@ -325,6 +348,8 @@ class _RedisWriter:
         self._size = 0  # bytes sent
         self._done = False
         self._error: StorageError | None = None
+        config = backend._config
+        self._progress = ProgressReporter(config.on_progress, _BACKEND, key, config.timeout)
 
     def _check(self, operation: str) -> None:
         if self._error is not None:
@@ -405,6 +430,9 @@ class _RedisWriter:
         # Shielded: a cancellation waits for the round trip (bounded by the timeout), so
         # every key that may exist is known and abort() deletes all of them.
         await shielded(send())
+        if final:
+            logger.debug("stored %s: %d bytes in %d chunks", key, size, first + count)
+        await self._progress(size, done=final)
 
 
 class _RedisReader:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._concurrency import shielded
 from ..errors import StorageError
+from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
 
 if TYPE_CHECKING:
@@ -175,8 +176,25 @@ class S3Storage:
         (``ServerSideEncryption``, ``SSEKMSKeyId``, ``StorageClass``, ``Tagging``,
         ``ContentType``, ``Metadata``...); SSE-C arguments also go to ``upload_part`` and
         ``get_object``
+    :param on_progress: called with a :class:`~hybridbuffer_async.storage.Progress` each
+        time more of an object is acknowledged; a sync or async callable (async ones are
+        awaited in the upload's task, each call bounded by *timeout*); what it raises is
+        logged at WARNING and never fails the upload. *total* counts:
+
+        * ``"multipart"``/``"auto"``: bytes of the parts S3 has answered ``upload_part``
+          for (in completion order when parts run concurrently), then ``done=True`` once
+          ``complete_multipart_upload`` has; an object smaller than a part is one
+          ``put_object``, reported once, with ``done=True``, when S3 answers it;
+        * ``"stream"``: bytes the HTTP client has written to the connection (S3 answers
+          only for the whole object), then ``done=True`` when ``put_object`` returns;
+        * an empty object: one report, ``total=0, done=True``.
+
+        Reports of one object come in order with a total that never goes down and ends,
+        with ``done=True``, at the object's stored size, before the writer's ``close()``
+        returns. A failed or cancelled upload gets no ``done=True`` report.
     :raises ValueError: if an argument is invalid, or ``upload="stream"`` with a client
         configuration that cannot stream a body of unknown length
+    :raises TypeError: if *on_progress* is not callable
     """
 
     def __init__(
@@ -191,6 +209,7 @@ class S3Storage:
         max_concurrency: int = 4,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         put_args: Mapping[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if client is None:
             raise ValueError("client must be an aiobotocore S3 client, got None")
@@ -232,6 +251,7 @@ class S3Storage:
         self.max_concurrency = max_concurrency
         self.queue_size = queue_size
         self.put_args = extra
+        self.on_progress = check_progress_callback(on_progress)
 
     def __call__(self) -> _S3Backend:
         return _S3Backend(self)
@@ -267,12 +287,26 @@ class _S3Backend:
                 return await getattr(cfg.client, operation)(Bucket=cfg.bucket, **kwargs)
 
     async def delete(self, key: str) -> None:
-        """Delete one object; one that is already gone (or whose bucket is) is no error."""
+        """Delete one object; one that is already gone (or whose bucket is) is no error.
+
+        :raises StorageError: if S3 refused; logged at WARNING with how to delete it by hand
+        """
+        bucket = self._cfg.bucket
         try:
             await self.call("delete_object", key, Key=key)
         except StorageError as exc:
             if exc.code not in _GONE_CODES:
+                logger.warning(
+                    "could not delete s3://%s/%s [%s]; delete it by hand:"
+                    " aws s3api delete-object --bucket %s --key %s",
+                    bucket,
+                    key,
+                    exc.code,
+                    bucket,
+                    key,
+                )
                 raise
+        logger.debug("deleted s3://%s/%s", bucket, key)
 
     async def create_writer(self) -> tuple[str, StorageWriter]:
         if self._closed:
@@ -301,8 +335,7 @@ class _S3Backend:
         for key in list(self._writers.keys() | self._keys):
             try:
                 await self.remove(key)
-            except StorageError as exc:
-                logger.warning("could not remove s3 object %s", key, exc_info=True)
+            except StorageError as exc:  # logged where it failed, with the key
                 error = error or exc
         if error is not None:
             raise error
@@ -315,7 +348,12 @@ class _S3Backend:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            logger.warning("unclosed s3 storage left objects behind: %s", sorted(keys))
+            logger.warning(
+                "unclosed s3 storage left objects (and maybe multipart uploads) behind"
+                " in bucket %s: %s",
+                self._cfg.bucket,
+                sorted(keys),
+            )
             return
         # Best effort from a finalizer: nobody can await this, so keep it referenced.
         task = loop.create_task(self._abandoned_cleanup())
@@ -352,6 +390,8 @@ class _S3Writer:
         self._may_exist = False  # a put_object or complete may have created the object
         self._last_call = False  # the request that creates the object is in flight
         self._body: _QueueBody | None = None
+        self._progress = ProgressReporter(cfg.on_progress, "s3", key, cfg.timeout)
+        self._acked = 0  # bytes of the parts S3 has answered for
 
     # -- producer side -------------------------------------------------------------
 
@@ -426,9 +466,7 @@ class _S3Writer:
         try:
             if self._task is None:  # nothing written: an empty object
                 self._may_exist = True
-                await self._backend.call(
-                    "put_object", self._key, Key=self._key, Body=b"", **self._put_args()
-                )
+                await self._put_object(b"", 0)
             else:
                 if self._pending:
                     pending, self._pending = self._pending, bytearray()
@@ -439,10 +477,8 @@ class _S3Writer:
                     self._raise_error()
         except BaseException:
             # Cancelled or failed: the object is not complete, leave nothing behind.
-            try:
+            with contextlib.suppress(StorageError):  # logged where it failed, with the key
                 await shielded(self._discard())
-            except StorageError:
-                logger.warning("could not clean up s3 object %s", self._key, exc_info=True)
             raise
         self._backend.forget_writer(self._key)
 
@@ -494,8 +530,11 @@ class _S3Writer:
 
     async def _run_stream(self) -> None:
         async with asyncio.timeout(None) as deadline:
-            body = self._body = _QueueBody(self._queue, deadline, self._cfg.timeout)
+            body = self._body = _QueueBody(
+                self._queue, deadline, self._cfg.timeout, on_sent=self._progress
+            )
             self._may_exist = True
+            logger.debug("upload of %s started: one streaming put_object", self._key)
             with _mapped("put_object (stream)", self._cfg.bucket, self._key):
                 await self._cfg.client.put_object(
                     Bucket=self._cfg.bucket,
@@ -503,6 +542,17 @@ class _S3Writer:
                     Body=body,  # type: ignore[arg-type]  # async read() is what aiobotocore uses
                     **self._put_args(),
                 )
+        logger.debug("upload of %s complete: %d bytes streamed", self._key, body.sent)
+        await self._progress(body.sent, done=True)
+
+    async def _put_object(self, body: bytes | io.BytesIO, size: int) -> None:
+        """Store the whole object with one known-length ``put_object``."""
+        logger.debug("upload of %s started: one put_object of %d bytes", self._key, size)
+        await self._backend.call(
+            "put_object", self._key, Key=self._key, Body=body, **self._put_args()
+        )
+        logger.debug("upload of %s complete: %d bytes in one put_object", self._key, size)
+        await self._progress(size, done=True)
 
     async def _run_multipart(self) -> None:
         number = 1
@@ -535,9 +585,7 @@ class _S3Writer:
             part.seek(0)
             if self._upload_id is None:  # it all fits in one part: one known-length put
                 self._may_exist = self._last_call = True
-                await self._backend.call(
-                    "put_object", self._key, Key=self._key, Body=part, **self._put_args()
-                )
+                await self._put_object(part, filled)
                 return
             await self._start_part(inflight, parts, number, part)
             del part
@@ -552,6 +600,10 @@ class _S3Writer:
                 **self._sse_c_args(),
             )
             self._upload_id = None
+            logger.debug(
+                "upload of %s complete: %d bytes in %d parts", self._key, self._acked, len(parts)
+            )
+            await self._progress(self._acked, done=True)
         except BaseException:
             for task in inflight:
                 task.cancel()
@@ -571,6 +623,7 @@ class _S3Writer:
                 "create_multipart_upload", self._key, Key=self._key, **self._multipart_args()
             )
             self._upload_id = resp["UploadId"]
+            logger.debug("upload of %s started: multipart upload %s", self._key, self._upload_id)
 
         # Shielded: a cancellation here would leave an upload whose id we never learned.
         await shielded(create())
@@ -601,6 +654,8 @@ class _S3Writer:
         self, parts: dict[int, dict[str, Any]], number: int, data: io.BytesIO
     ) -> None:
         assert self._upload_id is not None
+        with data.getbuffer() as view:
+            size = view.nbytes
         extra = self._sse_c_args()
         checksum = self._multipart_args().get("ChecksumAlgorithm")
         if checksum:
@@ -619,6 +674,12 @@ class _S3Writer:
             if name.startswith("Checksum") and name != "ChecksumType" and value:
                 entry[name] = value
         parts[number] = entry
+        self._acked += size
+        total = self._acked  # read now: other parts may add to it while the callback runs
+        logger.debug(
+            "uploaded part %d of %s: %d bytes (%d bytes so far)", number, self._key, size, total
+        )
+        await self._progress(total)
 
     @staticmethod
     async def _wait_parts(inflight: set[asyncio.Task[None]], *, return_when: str) -> None:
@@ -631,14 +692,29 @@ class _S3Writer:
 
     async def _abort_multipart(self) -> None:
         upload_id, self._upload_id = self._upload_id, None
-        if upload_id is not None:
-            try:
-                await self._backend.call(
-                    "abort_multipart_upload", self._key, Key=self._key, UploadId=upload_id
+        if upload_id is None:
+            return
+        bucket = self._cfg.bucket
+        try:
+            await self._backend.call(
+                "abort_multipart_upload", self._key, Key=self._key, UploadId=upload_id
+            )
+        except StorageError as exc:
+            if exc.code not in _GONE_CODES:
+                logger.warning(
+                    "could not abort multipart upload %s of s3://%s/%s [%s]; S3 bills its"
+                    " parts until it is aborted: aws s3api abort-multipart-upload"
+                    " --bucket %s --key %s --upload-id %s",
+                    upload_id,
+                    bucket,
+                    self._key,
+                    exc.code,
+                    bucket,
+                    self._key,
+                    upload_id,
                 )
-            except StorageError as exc:
-                if exc.code not in _GONE_CODES:
-                    raise
+                raise
+        logger.debug("aborted multipart upload %s of %s", upload_id, self._key)
 
 
 class _QueueBody:
@@ -650,24 +726,36 @@ class _QueueBody:
     """
 
     def __init__(
-        self, queue: asyncio.Queue[bytearray | None], deadline: asyncio.Timeout, timeout: float
+        self,
+        queue: asyncio.Queue[bytearray | None],
+        deadline: asyncio.Timeout,
+        timeout: float,
+        *,
+        on_sent: ProgressReporter | None = None,
     ) -> None:
         self._queue = queue
         self._deadline = deadline
         self._timeout = timeout
+        self._on_sent = on_sent
         self._rest: bytes | bytearray = b""
         #: Whether the end was handed to aiohttp: the request is then complete.
         self.eof = False
+        #: Bytes handed to aiohttp; all of them are written once it asks for more.
+        self.sent = 0
 
     async def _next(self) -> bytes | bytearray:
         if self.eof:
             return b""
         self._deadline.reschedule(None)
+        if self._on_sent is not None and self.sent:
+            # aiohttp asks for the next chunk once it has written (and drained) the last.
+            await self._on_sent(self.sent)
         item = await self._queue.get()
         self._deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
         if item is None:
             self.eof = True
             return b""
+        self.sent += len(item)
         return item  # aiohttp sends a bytearray as is: no copy
 
     async def read(self, n: int = -1) -> bytes | bytearray:

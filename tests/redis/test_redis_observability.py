@@ -1,0 +1,129 @@
+"""Progress reports and log lines of Redis storage, against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from redis.asyncio import Redis
+
+from hybridbuffer_async import HybridBuffer, StorageError
+from hybridbuffer_async.middleware import Zstd
+from hybridbuffer_async.storage import Progress
+from hybridbuffer_async.storage.redis import RedisStorage
+
+from .conftest import RedisServer
+from .helpers import payload
+
+CS = 1024
+BATCH = 2 * CS  # bytes per pipeline with batch_chunks=2
+
+
+def storage(client: Redis, **kwargs: object) -> RedisStorage:
+    return RedisStorage(client, chunk_size=CS, batch_chunks=2, **kwargs)  # type: ignore[arg-type]
+
+
+async def stored_size(client: Redis, key: str) -> int:
+    return int(await client.hget(f"{key}:meta", "size"))  # type: ignore[arg-type]
+
+
+async def test_progress_rises_per_pipeline_to_the_stored_size(client: Redis) -> None:
+    reports: list[Progress] = []
+    size = 5 * BATCH + 100
+    async with HybridBuffer(100, storage=storage(client, on_progress=reports.append)) as buf:
+        await buf.write(payload(size))
+        assert await buf.read(1)  # seals: the metadata is written
+        key = reports[-1].key
+        assert [(p.total, p.done) for p in reports] == [
+            *((n * BATCH, False) for n in range(1, 6)),
+            (size, True),
+        ]
+        assert {(p.backend, p.key) for p in reports} == {("redis", key)}
+        assert await stored_size(client, key) == size == buf.stats.bytes_stored
+
+
+async def test_async_progress_callback_sees_the_stored_bytes_after_middleware(
+    client: Redis,
+) -> None:
+    reports: list[Progress] = []
+
+    async def on_progress(progress: Progress) -> None:
+        await asyncio.sleep(0)
+        reports.append(progress)
+
+    data = b"the same line again\n" * 5000
+    async with HybridBuffer(
+        100, storage=storage(client, on_progress=on_progress), middleware=[Zstd()]
+    ) as buf:
+        await buf.write(data)
+        assert await buf.read() == data
+        stats = buf.stats
+        assert reports[-1].done
+        assert reports[-1].total == stats.bytes_stored < stats.bytes_spilled == len(data)
+        assert stats.bytes_stored == await stored_size(client, reports[-1].key)
+
+
+async def test_a_failing_progress_callback_does_not_fail_the_write(
+    client: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="hybridbuffer_async")
+
+    def on_progress(progress: Progress) -> None:
+        raise KeyError(progress.key)
+
+    data = payload(3 * BATCH)
+    async with HybridBuffer(100, storage=storage(client, on_progress=on_progress)) as buf:
+        await buf.write(data)
+        assert await buf.read() == data
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.name == "hybridbuffer_async.progress"
+    assert warning.getMessage().startswith("progress callback for redis object hybridbuffer:")
+    assert isinstance(warning.exc_info[1] if warning.exc_info else None, KeyError)
+
+
+async def test_completion_and_removal_are_logged_at_debug(
+    client: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="hybridbuffer_async")
+    async with HybridBuffer(100, storage=storage(client)) as buf:
+        await buf.write(payload(3 * CS + 1))
+        assert await buf.read(1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "hybridbuffer_async.redis"]
+    key = lines[0].split()[1].rstrip(":")
+    assert lines == [
+        f"stored {key}: {3 * CS + 1} bytes in 4 chunks",
+        f"deleted Redis keys {key}:* (4 chunks and the metadata)",
+    ]
+
+
+async def test_a_deletion_that_fails_is_a_warning_with_the_keys_to_remove(
+    own_redis_server: RedisServer, fast_failing_retry: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="hybridbuffer_async")
+    client = own_redis_server.client(retry=fast_failing_retry)
+    buf = HybridBuffer(100, storage=storage(client, timeout=5, expiration=60))
+    await buf.write(payload(3 * CS))
+    assert await buf.read(1)
+    key = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("stored "))
+    key = key.split()[1].rstrip(":")
+    own_redis_server.stop()
+    with pytest.raises(StorageError):
+        await buf.aclose()
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "hybridbuffer_async.redis" and r.levelno == logging.WARNING
+    ]
+    # One line per failed attempt: the buffer removes its object, then the storage's
+    # aclose() tries again what is left.
+    assert set(warnings) == {
+        f"could not delete Redis keys {key}:* [ConnectionError]; they expire within 60000 ms,"
+        f" or delete them by hand: redis-cli --scan --pattern '{key}:*' | xargs redis-cli unlink"
+    }
+    await client.aclose()
+
+
+def test_on_progress_must_be_callable(client: Redis) -> None:
+    with pytest.raises(TypeError, match="on_progress must be a callable"):
+        RedisStorage(client, on_progress="print")  # type: ignore[arg-type]
