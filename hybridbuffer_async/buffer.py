@@ -16,7 +16,6 @@ also closes the fast path (the *gates*) while it runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import warnings
@@ -105,6 +104,36 @@ def _check_size(name: str, n: object, *, allow_all: bool = False) -> int:
     return n
 
 
+class _Op:
+    """The slow-path guard: a class, not a generator-based context manager, because
+    generator bookkeeping was a measurable share of every storage-mode call."""
+
+    __slots__ = ("_allow_broken", "_buf")
+
+    def __init__(self, buf: HybridBuffer, allow_broken: bool) -> None:
+        self._buf = buf
+        self._allow_broken = allow_broken
+
+    async def __aenter__(self) -> None:
+        buf = self._buf
+        buf._ensure_open()
+        await buf._lock.acquire()
+        try:
+            buf._ensure_open()
+            if buf._broken is not None and not self._allow_broken:
+                buf._raise_broken()
+        except BaseException:
+            buf._lock.release()
+            raise
+        buf._close_gates()
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            self._buf._open_gates()
+        finally:
+            self._buf._lock.release()
+
+
 class HybridBuffer:
     """A byte buffer that keeps data in memory up to *threshold*, then in storage.
 
@@ -155,9 +184,12 @@ class HybridBuffer:
         self._stored_bytes = 0
         self._spills = 0
         self._init_state()
-        # Fast-path gates: the memory tail when a lock-free write/read may use it, else None.
+        # Fast-path gates, open only while no slow-path call runs: the memory tail when a
+        # lock-free write/read may use it (else None), and whether a read may be served
+        # from what the open storage reader already returned.
         self._wgate: list[bytes] | None = self._mem
         self._rgate: list[bytes] | None = self._mem
+        self._pgate = False
 
     def _init_state(self) -> None:
         # Sealed segments and the number of bytes they hold.
@@ -367,6 +399,13 @@ class HybridBuffer:
         """
         if self._rgate is not None and type(n) is int and n >= -1:
             return self._read_mem(n)
+        if self._pgate and type(n) is int and n > 0:
+            start, stop = self._ppos, self._ppos + n
+            if stop <= len(self._pending) and n <= self._stored[self._seg].size - self._off:
+                self._ppos = stop
+                self._off += n
+                self._pos += n
+                return self._pending[start:stop]
         self._ensure_open()
         _check_size("n", n, allow_all=True)
         async with self._op():
@@ -682,7 +721,7 @@ class HybridBuffer:
         if self._closed:
             return
         self._closed = True
-        self._wgate = self._rgate = None
+        self._close_gates()
         await shielded(self._final_cleanup())
 
     async def _final_cleanup(self) -> None:
@@ -716,22 +755,19 @@ class HybridBuffer:
         if self._closed:
             raise BufferClosedError("the buffer is closed")
 
-    @contextlib.asynccontextmanager
-    async def _op(self, *, allow_broken: bool = False) -> AsyncIterator[None]:
-        """Serialize a slow-path call and close the fast path while it runs."""
-        self._ensure_open()
-        async with self._lock:
-            if self._closed:
-                raise BufferClosedError("the buffer is closed")
-            if self._broken is not None and not allow_broken:
-                self._raise_broken()
-            self._wgate = self._rgate = None
-            try:
-                yield
-            finally:
-                if not self._closed and self._broken is None:
-                    self._wgate = self._mem
-                    self._rgate = self._mem if self._in_memory_tail() else None
+    def _op(self, *, allow_broken: bool = False) -> _Op:
+        """Serialize a slow-path call and close the fast paths while it runs."""
+        return _Op(self, allow_broken)
+
+    def _close_gates(self) -> None:
+        self._wgate = self._rgate = None
+        self._pgate = False
+
+    def _open_gates(self) -> None:
+        if not self._closed and self._broken is None:
+            self._wgate = self._mem
+            self._rgate = self._mem if self._in_memory_tail() else None
+            self._pgate = self._reader is not None
 
     def _raise_broken(self) -> None:
         cause = self._broken
