@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import os
 import random
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -457,6 +460,39 @@ async def test_unclosed_spilled_buffer_warns_and_releases_storage(
     del buf
     with pytest.warns(ResourceWarning, match="unclosed"):
         holder.clear()
+    assert open_fds() - before == set()
+
+
+async def test_unclosed_buffer_never_closes_a_file_under_a_pending_write(
+    file_storage: FileStorage, tmp_path: Path
+) -> None:
+    # One worker thread, held busy: the buffer's next batch write waits in its queue.
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(1))
+    before = open_fds()
+    buf = HybridBuffer(threshold=4, storage=file_storage)
+    await buf.write(b"spilled")
+    gate = threading.Event()
+    blocker = loop.run_in_executor(None, gate.wait)
+    await buf.write(pattern(2_000_000))  # a full batch, queued behind the blocker
+    holder = [buf]
+    del buf
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        holder.clear()
+    # Closing the file now would free its descriptor number for the next open, and the
+    # queued write would land in that other file.
+    other = os.open(tmp_path / "other", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        gate.set()
+        await blocker
+        await loop.run_in_executor(None, int)  # the single worker has run the write too
+        assert os.fstat(other).st_size == 0
+    finally:
+        os.close(other)
+    for _ in range(100):  # the abandoned file goes once its write is done
+        if not open_fds() - before:
+            break
+        await asyncio.sleep(0.01)
     assert open_fds() - before == set()
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from .._concurrency import call_soon_in_thread, shielded, wait_quietly
 from ..errors import StorageError
@@ -16,6 +18,8 @@ from ._progress import ProgressCallback, ProgressReporter, check_progress_callba
 from .base import Bytes, StorageReader, StorageWriter
 
 __all__ = ["FileStorage"]
+
+T = TypeVar("T")
 
 #: One thread hop carries at least this much: per-write hops would cost more than the I/O.
 DEFAULT_BATCH_SIZE = 1024 * 1024
@@ -70,6 +74,22 @@ def _close(fd: int, path: str | None) -> None:
     if path is not None:  # pragma: no cover - Windows
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _close_quietly(entry: tuple[int, str | None]) -> None:
+    with contextlib.suppress(OSError):
+        _close(*entry)
+
+
+def _close_after(entry: tuple[int, str | None], _: object) -> None:
+    _close_quietly(entry)
+
+
+async def _close_when_idle(busy: set[asyncio.Future[Any]], entry: tuple[int, str | None]) -> None:
+    for fut in list(busy):
+        await wait_quietly(fut)
+    # Freeing a large file's blocks takes milliseconds: off the loop.
+    await call_soon_in_thread(_close, *entry)
 
 
 class FileStorage:
@@ -131,7 +151,18 @@ class _FileBackend:
         self._batch_size = batch_size
         self._on_progress = on_progress
         self._files: dict[str, tuple[int, str | None]] = {}
+        # Thread I/O still running per descriptor: a descriptor is closed only after its
+        # I/O ends, never under a thread still using it (nor after its number is reused).
+        self._busy: dict[int, set[asyncio.Future[Any]]] = {}
         self._closed = False
+
+    def submit(self, fd: int, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``func(*args)``, which uses *fd*, in a worker thread."""
+        fut = call_soon_in_thread(func, *args)
+        busy = self._busy.setdefault(fd, set())
+        busy.add(fut)
+        fut.add_done_callback(busy.discard)
+        return fut
 
     def _fd(self, key: str) -> int:
         try:
@@ -156,14 +187,14 @@ class _FileBackend:
         return key, _FileWriter(self, key, self._files[key][0])
 
     async def open_reader(self, key: str, offset: int = 0) -> StorageReader:
-        return _FileReader(key, self._fd(key), offset)
+        return _FileReader(self, key, self._fd(key), offset)
 
     async def remove(self, key: str) -> None:
         entry = self._files.pop(key, None)
         if entry is not None:
+            busy = self._busy.pop(entry[0], set())
             with _mapped("remove", key):
-                # Freeing a large file's blocks takes milliseconds: off the loop.
-                await shielded(call_soon_in_thread(_close, *entry))
+                await shielded(_close_when_idle(busy, entry))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -173,8 +204,12 @@ class _FileBackend:
     def abandon(self) -> None:
         self._closed = True
         for entry in self._files.values():
-            with contextlib.suppress(OSError):
-                _close(*entry)
+            busy = [f for f in self._busy.pop(entry[0], ()) if not f.done()]
+            if busy:  # close once the threads are done with it
+                done = asyncio.gather(*busy, return_exceptions=True)
+                done.add_done_callback(functools.partial(_close_after, entry))
+            else:
+                _close_quietly(entry)
         self._files.clear()
 
 
@@ -215,7 +250,7 @@ class _FileWriter:
         return parts
 
     def _start(self, parts: list[Bytes]) -> None:
-        self._inflight = call_soon_in_thread(_write_all, self._fd, parts)
+        self._inflight = self._backend.submit(self._fd, _write_all, self._fd, parts)
         self._inflight_size = sum(map(len, parts))
 
     async def write(self, data: Bytes) -> None:
@@ -241,22 +276,22 @@ class _FileWriter:
 
     async def abort(self) -> None:
         self._take()
-        fut, self._inflight = self._inflight, None
-        await shielded(wait_quietly(fut))
+        self._inflight = None  # remove() waits for it before closing the file
         await self._backend.remove(self._key)
 
 
 class _FileReader:
     """Reads with ``pread`` in batches, the next batch read ahead in a thread."""
 
-    def __init__(self, key: str, fd: int, offset: int) -> None:
+    def __init__(self, backend: _FileBackend, key: str, fd: int, offset: int) -> None:
+        self._backend = backend
         self._key = key
         self._fd = fd
         self._offset = offset
         self._ahead: asyncio.Future[bytes] | None = None
 
     def _prefetch(self, size: int) -> asyncio.Future[bytes]:
-        self._ahead = call_soon_in_thread(os.pread, self._fd, size, self._offset)
+        self._ahead = self._backend.submit(self._fd, os.pread, self._fd, size, self._offset)
         return self._ahead
 
     async def read(self, n: int) -> bytes:
