@@ -19,15 +19,17 @@ What the task feeds depends on the *upload* mode:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import logging
 import secrets
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._concurrency import shielded
+from .._concurrency import call_soon_in_thread, shielded
 from ..errors import StorageError
 from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
@@ -549,7 +551,11 @@ class _S3Writer:
         """Store the whole object with one known-length ``put_object``."""
         logger.debug("upload of %s started: one put_object of %d bytes", self._key, size)
         await self._backend.call(
-            "put_object", self._key, Key=self._key, Body=body, **self._put_args()
+            "put_object",
+            self._key,
+            Key=self._key,
+            Body=body,
+            **{**self._put_args(), **await self._crc32_args(body)},
         )
         logger.debug("upload of %s complete: %d bytes in one put_object", self._key, size)
         await self._progress(size, done=True)
@@ -628,6 +634,21 @@ class _S3Writer:
         # Shielded: a cancellation here would leave an upload whose id we never learned.
         await shielded(create())
 
+    async def _crc32_args(self, body: bytes | io.BytesIO) -> dict[str, Any]:
+        """``ChecksumCRC32`` for *body*, computed in a worker thread, when botocore would
+        otherwise compute it on the event loop (its default for uploads: a few ms per MiB).
+        botocore skips its own checksum when the request already carries one."""
+        if self._multipart_args().get("ChecksumAlgorithm", "").upper() != "CRC32":
+            return {}
+        if any(k.startswith("Checksum") and k != "ChecksumAlgorithm" for k in self._put_args()):
+            return {}  # the caller supplied a checksum of its own
+        view = body.getbuffer() if isinstance(body, io.BytesIO) else memoryview(body)
+        with view:
+            # Shielded: the thread must be done with the buffer before it is released.
+            crc = await shielded(call_soon_in_thread(zlib.crc32, view))
+        value = base64.b64encode(crc.to_bytes(4, "big")).decode()
+        return {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": value}
+
     def _multipart_args(self) -> dict[str, Any]:
         args = dict(self._put_args())
         if (
@@ -660,6 +681,7 @@ class _S3Writer:
         checksum = self._multipart_args().get("ChecksumAlgorithm")
         if checksum:
             extra["ChecksumAlgorithm"] = checksum
+        extra.update(await self._crc32_args(data))
         resp = await self._backend.call(
             "upload_part",
             self._key,
