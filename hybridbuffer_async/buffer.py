@@ -183,6 +183,7 @@ class HybridBuffer:
         self._spilled_bytes = 0
         self._stored_bytes = 0
         self._spills = 0
+        self._unyielded = 0
         self._init_state()
         # Fast-path gates, open only while no slow-path call runs: the memory tail when a
         # lock-free write/read may use it (else None), and whether a read may be served
@@ -305,6 +306,13 @@ class HybridBuffer:
         self._ensure_open()
         view = _byte_view(data)
         n = len(view)
+        if self._writer is not None:
+            self._unyielded += n
+            if self._unyielded >= _IO_SIZE:
+                # A storage write that need not wait does not suspend: let other tasks
+                # run once per MiB, before anything changes (a cancel here is harmless).
+                self._unyielded = 0
+                await asyncio.sleep(0)
         async with self._op():
             if not n:
                 return 0
@@ -820,6 +828,8 @@ class HybridBuffer:
         self._new_memory_tail()
 
     async def _fill(self) -> None:
+        # Read-ahead is often ready: yield once per storage read anyway.
+        await asyncio.sleep(0)
         if self._reader is None:
             self._reader = await self._open_reader(self._stored[self._seg].key, self._off)
         data = await self._reader.read(_IO_SIZE)

@@ -595,3 +595,30 @@ async def test_interrupted_storage_write_makes_buffer_unusable_until_reset(
         await buf.reset()
         await buf.write(b"fresh")
         assert await buf.read() == b"fresh"
+
+
+async def test_storage_mode_lets_other_tasks_run_once_per_mib() -> None:
+    # MemoryStorage never has to wait: only the buffer's own checkpoints let the loop run.
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    piece = bytes(64 * 1024)
+    async with HybridBuffer(threshold=1024, storage=MemoryStorage()) as buf:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        for _ in range(128):  # 8 MiB
+            await buf.write(piece)
+        after_writes = ticks
+        while await buf.read(64 * 1024):
+            pass
+        after_reads = ticks - after_writes
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert after_writes >= 7
+    assert after_reads >= 7
