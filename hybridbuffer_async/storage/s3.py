@@ -493,10 +493,13 @@ class _S3Writer:
             await self._run_multipart()
 
     async def _run_stream(self) -> None:
-        async with asyncio.timeout(None) as deadline:
-            body = self._body = _QueueBody(self._queue, deadline, self._cfg.timeout)
-            self._may_exist = True
-            with _mapped("put_object (stream)", self._cfg.bucket, self._key):
+        # The deadline is armed from the start: the server may never ask for the body (it
+        # answers "100 Continue" first), and the body re-arms it only once it is read.
+        # Mapped outside the timeout, so that its expiry is a StorageError too.
+        with _mapped("put_object (stream)", self._cfg.bucket, self._key):
+            async with asyncio.timeout(self._cfg.timeout) as deadline:
+                body = self._body = _QueueBody(self._queue, deadline, self._cfg.timeout)
+                self._may_exist = True
                 await self._cfg.client.put_object(
                     Bucket=self._cfg.bucket,
                     Key=self._key,
