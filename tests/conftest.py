@@ -4,10 +4,38 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hybridbuffer_async.storage import FileStorage
+
+from .model import SEQUENCES_RUN
+
+_sequences: dict[str, int] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    before = SEQUENCES_RUN[0]
+    try:
+        return (yield)
+    finally:
+        if SEQUENCES_RUN[0] != before:
+            _sequences[item.nodeid] = SEQUENCES_RUN[0] - before
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _sequences:
+        return
+    by_file: dict[str, int] = {}
+    for nodeid, n in _sequences.items():
+        path = nodeid.split("::")[0]
+        by_file[path] = by_file.get(path, 0) + n
+    terminalreporter.section("model-based sequences")
+    for path, n in sorted(by_file.items()):
+        terminalreporter.write_line(f"{path}: {n}")
+    terminalreporter.write_line(f"total: {sum(by_file.values())} sequences")
 
 
 def open_fds() -> set[int]:

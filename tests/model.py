@@ -1,19 +1,23 @@
 """A model-based test machine: random sequences of buffer calls checked against a bytearray.
 
 ``machine_for(...)`` builds a hypothesis ``RuleBasedStateMachine`` for one configuration
-(threshold, storage factory, middleware); test modules turn it into a ``TestCase``.
+(threshold, storage factory, middleware); ``run_machine(...)`` runs it under the current
+hypothesis profile. Importing this module registers the profiles: ``"ci"`` (the default)
+and ``"soak"`` (``HYPOTHESIS_PROFILE=soak``, what ``nox -s soak`` runs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -21,10 +25,32 @@ from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.middleware import Middleware
 from hybridbuffer_async.storage import StorageFactory
 
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "soak",
+    max_examples=500,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: Sequences (hypothesis examples, replays included) run so far in this process; the test
+#: session prints them per test and in total (tests/conftest.py).
+SEQUENCES_RUN = [0]
+
+# Four distinct byte values, so that readuntil() separators occur often.
+_LETTERS = bytes(b % 4 + 97 for b in range(256))
+
 
 def make_bytes(seed: int, n: int) -> bytes:
-    # Few distinct byte values so that readuntil() separators occur often.
-    return bytes(b % 4 + 97 for b in random.Random(seed).randbytes(n))
+    return random.Random(seed).randbytes(n).translate(_LETTERS)
 
 
 StorageContext = Callable[[], AbstractAsyncContextManager[StorageFactory]]
@@ -34,10 +60,12 @@ def machine_for(
     threshold: int,
     storage: StorageContext,
     middleware: Callable[[], Sequence[Middleware]] = tuple,
+    prefill: int = 0,
 ) -> type[RuleBasedStateMachine]:
     """:param storage: gives, per example and inside its event loop, a context manager
         that yields a storage factory (and closes e.g. the client it made on exit)
-    :param middleware: gives the middleware list of each example's buffer"""
+    :param middleware: gives the middleware list of each example's buffer
+    :param prefill: bytes every sequence writes first (to start in storage mode)"""
     sizes = st.integers(0, 3 * threshold)
 
     class BufferMachine(RuleBasedStateMachine):
@@ -62,8 +90,14 @@ def machine_for(
                 return HybridBuffer(threshold, storage=factory, middleware=middleware())
 
             self.buf = self.run(make())
+            if prefill:
+                data = make_bytes(-1, prefill)
+                self.run(self.buf.write(data))
+                self.model += data
+                self.written += prefill
 
         def teardown(self) -> None:
+            SEQUENCES_RUN[0] += 1
             try:
                 if self.buf is not None:
                     self.run(self.buf.aclose())
@@ -167,3 +201,24 @@ def machine_for(
 
     BufferMachine.__name__ = f"BufferMachine_t{threshold}"
     return BufferMachine
+
+
+def run_machine(
+    threshold: int,
+    storage: StorageContext,
+    middleware: Callable[[], Sequence[Middleware]] = tuple,
+    *,
+    prefill: int = 0,
+    share: float = 1.0,
+) -> None:
+    """Run the machine of one configuration under the loaded profile.
+
+    :param prefill: bytes every sequence writes first
+    :param share: fraction of the profile's ``max_examples`` to run (slow backends, which
+        make HTTP or Redis round trips, run fewer sequences per configuration)
+    """
+    machine = machine_for(threshold, storage, middleware, prefill)
+    current = settings()
+    examples = max(1, round(current.max_examples * share))
+    machine.TestCase.settings = settings(current, max_examples=examples)
+    machine.TestCase().runTest()

@@ -6,15 +6,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from hybridbuffer_async import BufferClosedError, HybridBuffer
+from hybridbuffer_async._embedded_s3 import s3_client
 from hybridbuffer_async.middleware import Encryption, Gzip, Zstd
 from hybridbuffer_async.storage import FileStorage
+from hybridbuffer_async.storage.redis import RedisStorage
+from hybridbuffer_async.storage.s3 import S3Storage
 
 Call = Callable[[HybridBuffer], Awaitable[Any]]
 
@@ -60,6 +65,173 @@ CONSTRUCTOR_ROWS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
 ]
 
 
+@dataclass
+class Clients:
+    """Real clients, never connected: the constructors refuse before using them."""
+
+    s3: Any  # an aiobotocore S3 client
+    redis: Redis
+    decoding_redis: Redis  # created with decode_responses=True
+
+
+MiB = 1024 * 1024
+# Each call gets the clients; "client" in the documented call is a real one.
+STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] = [
+    ('S3Storage(None, "bucket")', lambda c: S3Storage(None, "b"), ValueError, "client must be"),
+    ('S3Storage(client, "")', lambda c: S3Storage(c.s3, ""), ValueError, "bucket must be a"),
+    ('S3Storage(client, b"bucket")', lambda c: S3Storage(c.s3, b"b"), ValueError, "bucket must be"),
+    (
+        "S3Storage(client, bucket, key_prefix=None)",
+        lambda c: S3Storage(c.s3, "b", key_prefix=None),
+        ValueError,
+        "key_prefix must be a string",
+    ),
+    (
+        "S3Storage(client, bucket, timeout=0)",
+        lambda c: S3Storage(c.s3, "b", timeout=0),
+        ValueError,
+        "timeout must be a positive number",
+    ),
+    (
+        'S3Storage(client, bucket, timeout="30")',
+        lambda c: S3Storage(c.s3, "b", timeout="30"),
+        ValueError,
+        "timeout must be a positive number",
+    ),
+    (
+        'S3Storage(client, bucket, upload="chunked")',
+        lambda c: S3Storage(c.s3, "b", upload="chunked"),
+        ValueError,
+        "upload must be one of",
+    ),
+    (
+        "S3Storage(client, bucket, part_size=1 MiB)",
+        lambda c: S3Storage(c.s3, "b", part_size=MiB),
+        ValueError,
+        "part_size must be an int from 5 MiB",
+    ),
+    (
+        "S3Storage(client, bucket, max_concurrency=0)",
+        lambda c: S3Storage(c.s3, "b", max_concurrency=0),
+        ValueError,
+        "max_concurrency must be an int >= 1",
+    ),
+    (
+        "S3Storage(client, bucket, queue_size=0)",
+        lambda c: S3Storage(c.s3, "b", queue_size=0),
+        ValueError,
+        "queue_size must be an int >= 1",
+    ),
+    (
+        'S3Storage(client, bucket, put_args={"Key": …})',
+        lambda c: S3Storage(c.s3, "b", put_args={"Key": "x"}),
+        ValueError,
+        "put_args must not set Key",
+    ),
+    (
+        "S3Storage(client, bucket, put_args=[…])",
+        lambda c: S3Storage(c.s3, "b", put_args=[("ContentType", "x")]),
+        ValueError,
+        "put_args must be a mapping",
+    ),
+    (
+        'S3Storage(default_client, bucket, upload="stream")',
+        lambda c: S3Storage(c.s3, "b", upload="stream"),
+        ValueError,
+        '"payload_signing_enabled": False',
+    ),
+    ("RedisStorage(None)", lambda c: RedisStorage(None), ValueError, "client must be"),
+    ("RedisStorage(object())", lambda c: RedisStorage(object()), TypeError, "client must be"),
+    (
+        "RedisStorage(Redis(decode_responses=True))",
+        lambda c: RedisStorage(c.decoding_redis),
+        ValueError,
+        "decode_responses=False",
+    ),
+    (
+        'RedisStorage(client, key_prefix="")',
+        lambda c: RedisStorage(c.redis, key_prefix=""),
+        ValueError,
+        "key_prefix must not be empty",
+    ),
+    (
+        "RedisStorage(client, key_prefix=1)",
+        lambda c: RedisStorage(c.redis, key_prefix=1),
+        TypeError,
+        "key_prefix must be a str",
+    ),
+    (
+        "RedisStorage(client, chunk_size=0)",
+        lambda c: RedisStorage(c.redis, chunk_size=0),
+        ValueError,
+        "chunk_size must be > 0",
+    ),
+    (
+        "RedisStorage(client, chunk_size=1 GiB)",
+        lambda c: RedisStorage(c.redis, chunk_size=1024 * MiB),
+        ValueError,
+        "<= 536870912",
+    ),
+    (
+        'RedisStorage(client, chunk_size="1")',
+        lambda c: RedisStorage(c.redis, chunk_size="1"),
+        TypeError,
+        "chunk_size must be an int",
+    ),
+    (
+        "RedisStorage(client, batch_chunks=0)",
+        lambda c: RedisStorage(c.redis, batch_chunks=0),
+        ValueError,
+        "batch_chunks must be > 0",
+    ),
+    (
+        "RedisStorage(client, expiration=0)",
+        lambda c: RedisStorage(c.redis, expiration=0),
+        ValueError,
+        "expiration must be at least 1 ms",
+    ),
+    (
+        'RedisStorage(client, expiration="1h")',
+        lambda c: RedisStorage(c.redis, expiration="1h"),
+        TypeError,
+        "expiration must be seconds or a timedelta",
+    ),
+    (
+        "RedisStorage(client, timeout=0)",
+        lambda c: RedisStorage(c.redis, timeout=0),
+        ValueError,
+        "timeout must be > 0 seconds",
+    ),
+    (
+        'RedisStorage(client, timeout="30")',
+        lambda c: RedisStorage(c.redis, timeout="30"),
+        TypeError,
+        "timeout must be a number of seconds",
+    ),
+]
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    # Nothing listens on port 1: a constructor that used its client would fail here.
+    redis, decoding = Redis(port=1), Redis(port=1, decode_responses=True)
+    async with s3_client("http://127.0.0.1:1") as s3:
+        yield Clients(s3, redis, decoding)
+    await redis.aclose()
+    await decoding.aclose()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [pytest.param(c, e, w, id=doc) for doc, c, e, w in STORAGE_ROWS],
+)
+async def test_storage_constructor_rejects_bad_input(
+    clients: Clients, call: Callable[[Clients], Any], error: type, words: str
+) -> None:
+    with pytest.raises(error, match=re.escape(words)):
+        call(clients)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "words"),
     [pytest.param(c, e, w, id=doc) for doc, c, e, w in BUFFER_ROWS],
@@ -92,7 +264,7 @@ async def test_every_call_on_a_closed_buffer_raises_buffer_closed() -> None:
 
 def doc_table() -> str:
     lines = ["| call | raises | message contains |", "|---|---|---|"]
-    for doc, _call, error, words in [*CONSTRUCTOR_ROWS, *BUFFER_ROWS]:
+    for doc, _call, error, words in [*CONSTRUCTOR_ROWS, *STORAGE_ROWS, *BUFFER_ROWS]:
         lines.append(f"| `{doc}` | `{error.__name__}` | {words} |")
     lines.append("| any call but `aclose()` after `aclose()` | `BufferClosedError` | closed |")
     return "\n".join(lines)

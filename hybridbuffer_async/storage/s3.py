@@ -531,13 +531,16 @@ class _S3Writer:
             await self._run_multipart()
 
     async def _run_stream(self) -> None:
-        async with asyncio.timeout(None) as deadline:
-            body = self._body = _QueueBody(
-                self._queue, deadline, self._cfg.timeout, on_sent=self._progress
-            )
-            self._may_exist = True
-            logger.debug("upload of %s started: one streaming put_object", self._key)
-            with _mapped("put_object (stream)", self._cfg.bucket, self._key):
+        # The deadline is armed from the start: the server may never ask for the body (it
+        # answers "100 Continue" first), and the body re-arms it only once it is read.
+        # Mapped outside the timeout, so that its expiry is a StorageError too.
+        with _mapped("put_object (stream)", self._cfg.bucket, self._key):
+            async with asyncio.timeout(self._cfg.timeout) as deadline:
+                body = self._body = _QueueBody(
+                    self._queue, deadline, self._cfg.timeout, on_sent=self._progress
+                )
+                self._may_exist = True
+                logger.debug("upload of %s started: one streaming put_object", self._key)
                 await self._cfg.client.put_object(
                     Bucket=self._cfg.bucket,
                     Key=self._key,

@@ -1,9 +1,11 @@
 """A small HTTP proxy in front of the embedded S3 that answers like AWS S3 where it differs.
 
 AWS S3 refuses a PUT with ``Transfer-Encoding: chunked`` (501 NotImplemented) and a PUT
-without ``Content-Length`` (411 MissingContentLength); moto takes both. Everything else is
-forwarded byte for byte, one upstream connection per request. It can also inject faults
-(an error answer after a delay) to exercise failure paths over real HTTP.
+without ``Content-Length`` (411 MissingContentLength); moto takes both (``aws_rules=False``
+forwards them too). Everything else is forwarded byte for byte, one upstream connection per
+request. It can also inject faults to exercise failure paths over real HTTP: an error
+answer after a delay, or a connection cut or stalled part-way through a request or response
+body (see :class:`Fault`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["PROXY_TASK_NAME", "AwsRulesProxy", "Fault", "Seen"]
+__all__ = ["PROXY_TASK_NAME", "AwsRulesProxy", "Fault", "FaultRule", "Seen", "every"]
 
 #: The proxy's own connection tasks, which tests looking for leaked tasks ignore.
 PROXY_TASK_NAME = "aws-rules-proxy"
@@ -22,34 +25,81 @@ PROXY_TASK_NAME = "aws-rules-proxy"
 
 @dataclass(frozen=True)
 class Fault:
-    """Answer *status* with S3 error *code* after *delay* seconds instead of forwarding
-    (*status* 0: forward, after the delay)."""
+    """What to do to one request instead of forwarding it plainly, after *delay* seconds.
 
-    status: int
+    * *status* (not 0): answer it with S3 error *code*, the request body unread.
+    * *request_bytes*: take that many bytes of the request body (as sent: chunked framing
+      counts), then *then*: ``"cut"`` the connection or ``"stall"`` (never answer).
+    * *response_bytes*: forward the request, and that many bytes of the response body,
+      then *then*.
+    * none of these: forward it (late, if *delay*).
+    """
+
+    status: int = 0
     code: str = ""
     delay: float = 0.0
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+    then: Literal["cut", "stall"] = "cut"
+
+    def describe(self) -> str:
+        if self.status:
+            return f"{self.status} {self.code}"
+        if self.request_bytes is not None:
+            return f"{self.then} request after {self.request_bytes} bytes"
+        if self.response_bytes is not None:
+            return f"{self.then} response after {self.response_bytes} bytes"
+        return f"delay {self.delay}s"
+
+
+#: Decides the fault (or none) for a request, from its method and target.
+FaultRule = Callable[[str, str], Fault | None]
+
+
+def every(k: int, fault: Fault, when: Callable[[str, str], bool] = lambda m, t: True) -> FaultRule:
+    """A rule giving *fault* to every *k*-th request that *when* selects (the k-th, 2k-th...)."""
+    count = 0
+
+    def rule(method: str, target: str) -> Fault | None:
+        nonlocal count
+        if not when(method, target):
+            return None
+        count += 1
+        return fault if count % k == 0 else None
+
+    return rule
 
 
 @dataclass
 class Seen:
     method: str
     target: str
-    status: int
+    status: int  # 0 for a fault before any answer
     chunked: bool
     content_length: int | None
+    fault: str = ""  # Fault.describe() of the fault injected, if any
 
 
 @dataclass
 class AwsRulesProxy:
     upstream: str
-    fault: Callable[[str, str], Fault | None] = lambda method, target: None
+    fault: FaultRule = lambda method, target: None
     seen: list[Seen] = field(default_factory=list)
+    #: Refuse chunked and unknown-length PUTs as AWS does; off: forward them to the upstream.
+    aws_rules: bool = True
+    injected: list[Seen] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def refused(self) -> list[Seen]:
         return [s for s in self.seen if s.status in (411, 501)]
+
+    @property
+    def faults(self) -> list[Seen]:
+        """The requests that got a fault (recorded when it is injected: a request stalled
+        or cut has no answer to record)."""
+        return self.injected
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -102,14 +152,17 @@ class AwsRulesProxy:
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = int(headers["content-length"]) if "content-length" in headers else None
 
-        def record(status: int) -> None:
-            self.seen.append(Seen(method, target, status, chunked, length))
+        fault: Fault | None = None
 
-        if method == "PUT" and chunked:
+        def record(status: int) -> None:
+            injected = fault.describe() if fault is not None else ""
+            self.seen.append(Seen(method, target, status, chunked, length, injected))
+
+        if self.aws_rules and method == "PUT" and chunked:
             record(501)
             await self._refuse(reader, writer, 501, "NotImplemented", "Transfer-Encoding")
             return
-        if method == "PUT" and length is None:
+        if self.aws_rules and method == "PUT" and length is None and not chunked:
             record(411)
             await self._refuse(reader, writer, 411, "MissingContentLength", "Content-Length")
             return
@@ -118,6 +171,7 @@ class AwsRulesProxy:
         expect = headers.get("expect", "").lower() == "100-continue"
         fault = self.fault(method, target)
         if fault is not None:
+            self.injected.append(Seen(method, target, 0, chunked, length, fault.describe()))
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.status:
             record(fault.status)
@@ -128,8 +182,40 @@ class AwsRulesProxy:
         if expect:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
-        body = await reader.readexactly(length) if length else b""
-        await self._forward(head, body, writer, record)
+        if fault is not None and fault.request_bytes is not None:
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                await reader.readexactly(fault.request_bytes)
+            await self._end(writer, fault.then)
+            return
+        if chunked:
+            body = await self._read_chunked(reader)
+        else:
+            body = await reader.readexactly(length) if length else b""
+        cut = fault.response_bytes if fault is not None else None
+        then = fault.then if fault is not None else "cut"
+        await self._forward(head, body, writer, record, cut, then)
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        """A chunked body as sent (framing included), up to its last chunk and trailers."""
+        raw = bytearray()
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            raw += line
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                while True:  # trailers, up to an empty line
+                    line = await reader.readuntil(b"\r\n")
+                    raw += line
+                    if line == b"\r\n":
+                        return bytes(raw)
+            raw += await reader.readexactly(size + 2)
+
+    @staticmethod
+    async def _end(writer: asyncio.StreamWriter, then: Literal["cut", "stall"]) -> None:
+        if then == "stall":  # hold the connection open, silent, until the proxy closes
+            await asyncio.Event().wait()
+        writer.transport.abort()
 
     async def _forward(
         self,
@@ -137,6 +223,8 @@ class AwsRulesProxy:
         body: bytes,
         writer: asyncio.StreamWriter,
         record: Callable[[int], None],
+        cut: int | None = None,
+        then: Literal["cut", "stall"] = "cut",
     ) -> None:
         url = urlsplit(self.upstream)
         up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
@@ -158,6 +246,13 @@ class AwsRulesProxy:
             ]
             writer.write(b"\r\n".join([*resp_lines, b"Connection: close", b"", b""]))
             while data := await up_reader.read(1 << 16):
+                if cut is not None and len(data) >= cut:
+                    writer.write(data[:cut])
+                    await writer.drain()
+                    await self._end(writer, then)
+                    return
+                if cut is not None:
+                    cut -= len(data)
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hybridbuffer_async import HybridBuffer, StorageError
-from hybridbuffer_async._embedded_s3 import s3_client
+from hybridbuffer_async._embedded_s3 import STREAMING_CONFIG, s3_client
 from hybridbuffer_async.storage.s3 import S3Storage
 
 from .s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
@@ -216,3 +216,27 @@ async def test_writer_refuses_writes_after_close(storage: Any) -> None:
     with pytest.raises(StorageError, match="closed"):
         await writer.write(b"more")
     await backend.aclose()
+
+
+async def test_stream_upload_to_a_server_that_never_asks_for_the_body_times_out(
+    s3_endpoint: str, client: Any, bucket: str
+) -> None:
+    # The server holds back "100 Continue": aiohttp never reads the body, so a deadline
+    # armed only by reading the body never started, and the writer hung on a full queue.
+    proxy = AwsRulesProxy(s3_endpoint, aws_rules=False)
+    proxy.fault = lambda m, t: Fault(delay=3600) if m == "PUT" else None
+    url = await proxy.start()
+    try:
+        async with s3_client(url, **STREAMING_CONFIG) as streaming:
+            buf = HybridBuffer(
+                MiB, storage=S3Storage(streaming, bucket, upload="stream", timeout=1)
+            )
+            with pytest.raises(StorageError) as info:
+                await asyncio.wait_for(write_and_read(buf, payload(12 * MiB)), 30)
+            await buf.aclose()
+    finally:
+        await proxy.aclose()
+    assert info.value.code == "Timeout"
+    assert info.value.operation == "put_object (stream)"
+    assert await list_keys(client, bucket) == []
+    assert other_tasks() == set()
