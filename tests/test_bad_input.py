@@ -79,12 +79,12 @@ MiB = 1024 * 1024
 STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] = [
     ('S3Storage(None, "bucket")', lambda c: S3Storage(None, "b"), ValueError, "client must be"),
     ('S3Storage(client, "")', lambda c: S3Storage(c.s3, ""), ValueError, "bucket must be a"),
-    ('S3Storage(client, b"bucket")', lambda c: S3Storage(c.s3, b"b"), ValueError, "bucket must be"),
+    ('S3Storage(client, b"bucket")', lambda c: S3Storage(c.s3, b"b"), TypeError, "bucket must be"),
     (
         "S3Storage(client, bucket, key_prefix=None)",
         lambda c: S3Storage(c.s3, "b", key_prefix=None),
-        ValueError,
-        "key_prefix must be a string",
+        TypeError,
+        "key_prefix must be str",
     ),
     (
         "S3Storage(client, bucket, timeout=0)",
@@ -95,8 +95,8 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
     (
         'S3Storage(client, bucket, timeout="30")',
         lambda c: S3Storage(c.s3, "b", timeout="30"),
-        ValueError,
-        "timeout must be a positive number",
+        TypeError,
+        "timeout must be int or float",
     ),
     (
         'S3Storage(client, bucket, upload="chunked")',
@@ -131,8 +131,8 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
     (
         "S3Storage(client, bucket, put_args=[…])",
         lambda c: S3Storage(c.s3, "b", put_args=[("ContentType", "x")]),
-        ValueError,
-        "put_args must be a mapping",
+        TypeError,
+        "put_args must be Mapping",
     ),
     (
         'S3Storage(default_client, bucket, upload="stream")',

@@ -147,6 +147,15 @@ def _describe(exc: Exception) -> tuple[str | None, str] | None:
     return None
 
 
+def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
+    """Wrong types are a TypeError naming the argument (bool is not a number here)."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
+        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
 def _sse_c_args(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: args[k] for k in _SSE_C_ARGS if k in args}
 
@@ -194,6 +203,7 @@ class S3Storage:
         Reports of one object come in order with a total that never goes down and ends,
         with ``done=True``, at the object's stored size, before the writer's ``close()``
         returns. A failed or cancelled upload gets no ``done=True`` report.
+    :raises TypeError: if an argument has the wrong type
     :raises ValueError: if an argument is invalid, or ``upload="stream"`` with a client
         configuration that cannot stream a body of unknown length
     :raises TypeError: if *on_progress* is not callable
@@ -215,26 +225,30 @@ class S3Storage:
     ) -> None:
         if client is None:
             raise ValueError("client must be an aiobotocore S3 client, got None")
-        if not isinstance(bucket, str) or not bucket:
-            raise ValueError(f"bucket must be a non-empty string, got {bucket!r}")
-        if not isinstance(key_prefix, str):
-            raise ValueError(f"key_prefix must be a string, got {key_prefix!r}")
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        _check_type("bucket", bucket, str)
+        if not bucket:
+            raise ValueError("bucket must be a non-empty string")
+        _check_type("key_prefix", key_prefix, str)
+        _check_type("timeout", timeout, (int, float))
+        if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if upload not in _MODES:
             raise ValueError(
                 f"upload must be one of {', '.join(map(repr, _MODES))}, got {upload!r}"
             )
-        if not isinstance(part_size, int) or not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        _check_type("part_size", part_size, int)
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be an int from 5 MiB ({MIN_PART_SIZE}) to 5 GiB, got {part_size!r}"
             )
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        _check_type("max_concurrency", max_concurrency, int)
+        if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if not isinstance(queue_size, int) or queue_size < 1:
+        _check_type("queue_size", queue_size, int)
+        if queue_size < 1:
             raise ValueError(f"queue_size must be an int >= 1, got {queue_size!r}")
-        if put_args is not None and not isinstance(put_args, Mapping):
-            raise ValueError(f"put_args must be a mapping, got {type(put_args).__name__}")
+        if put_args is not None:
+            _check_type("put_args", put_args, Mapping)
         extra = dict(put_args or {})
         reserved = sorted(_RESERVED_ARGS.intersection(extra))
         if reserved:

@@ -30,7 +30,6 @@ MiB = 1024 * 1024
         (("CLIENT", "bucket"), {"max_concurrency": 0}, "max_concurrency"),
         (("CLIENT", "bucket"), {"queue_size": 0}, "queue_size"),
         (("CLIENT", "bucket"), {"put_args": {"Key": "x"}}, "put_args"),
-        (("CLIENT", "bucket"), {"put_args": [("ContentType", "x")]}, "put_args"),
     ],
 )
 def test_bad_constructor_argument_raises_value_error_naming_it(
@@ -39,6 +38,27 @@ def test_bad_constructor_argument_raises_value_error_naming_it(
     args = tuple(client if a == "CLIENT" else a for a in args)
     with pytest.raises(ValueError, match=message):
         S3Storage(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bucket": b"bucket"}, "bucket must be str"),
+        ({"key_prefix": None}, "key_prefix must be str"),
+        ({"timeout": "30"}, "timeout must be int or float"),
+        ({"timeout": True}, "timeout must be int or float"),
+        ({"part_size": 8.0 * MiB}, "part_size must be int"),
+        ({"max_concurrency": "4"}, "max_concurrency must be int"),
+        ({"queue_size": None}, "queue_size must be int"),
+        ({"put_args": [("ContentType", "x")]}, "put_args must be Mapping"),
+    ],
+)
+def test_argument_of_the_wrong_type_raises_type_error_naming_it(
+    client: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    kwargs = {"bucket": "bucket", **kwargs}
+    with pytest.raises(TypeError, match=message):
+        S3Storage(client, **kwargs)
 
 
 def test_stream_mode_with_a_default_client_names_the_config_to_use(client: Any) -> None:
