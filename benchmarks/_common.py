@@ -13,7 +13,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,17 @@ def machine() -> dict[str, Any]:
             for d in ("hybridbuffer-async", "anyio", "aiobotocore", "botocore", "moto")
         },
     }
+
+
+def finish(
+    result: dict[str, Any], report: Callable[[dict[str, Any]], None], path: str | None
+) -> None:
+    """Stamp *result* with the machine, print it with *report*, and save it to *path*."""
+    result["machine"] = machine()
+    report(result)
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)
 
 
 def s3_unavailable() -> str | None:

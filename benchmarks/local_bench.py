@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anyio
-from _common import KiB, MiB, Ticker, idle_lateness, machine
+from _common import KiB, MiB, Ticker, finish, idle_lateness
 
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage import FileStorage
@@ -282,12 +281,7 @@ def main() -> None:
     parser.add_argument("--small-writes", type=int, default=1_000_000)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    result = run(args.size_mib, args.repeat, args.small_writes)
-    result["machine"] = machine()
-    print_report(result)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    finish(run(args.size_mib, args.repeat, args.small_writes), print_report, args.json)
 
 
 if __name__ == "__main__":

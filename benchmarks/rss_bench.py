@@ -29,7 +29,7 @@ from _common import (
     BUCKET,
     KiB,
     MiB,
-    machine,
+    finish,
     moto_server,
     rss_now_mib,
     rss_peak_mib,
@@ -141,12 +141,7 @@ def main() -> None:
         backend, size_mib, url = args.child
         print(json.dumps(asyncio.run(child(backend, int(size_mib) * MiB, url))))
         return
-    result = run(args.sizes_mib, args.backends)
-    result["machine"] = machine()
-    print_report(result)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    finish(run(args.sizes_mib, args.backends), print_report, args.json)
 
 
 if __name__ == "__main__":

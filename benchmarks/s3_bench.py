@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import BUCKET, KiB, MiB, machine, moto_server, run_child, s3_unavailable
+from _common import BUCKET, KiB, MiB, finish, moto_server, run_child, s3_unavailable
 
 #: contender -> (client configuration, upload mode or None for the plain put_object)
 CONTENDERS: dict[str, tuple[str, str | None]] = {
@@ -121,12 +121,7 @@ def main() -> None:
         url, size_mib, repeat = args.child
         print(json.dumps(asyncio.run(child(url, int(size_mib) * MiB, int(repeat)))))
         return
-    result = run(args.size_mib, args.repeat)
-    result["machine"] = machine()
-    print_report(result)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    finish(run(args.size_mib, args.repeat), print_report, args.json)
 
 
 if __name__ == "__main__":

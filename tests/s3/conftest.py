@@ -15,6 +15,7 @@ from hybridbuffer_async._embedded_s3 import (
 )
 
 from .s3_helpers import list_keys, list_uploads
+from .s3_proxy import AwsRulesProxy
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,15 @@ def storage(mode: str, client: Any, stream_client: Any, bucket: str) -> Any:
         return S3Storage(c, bucket, upload=mode, **kwargs)
 
     return make
+
+
+@pytest.fixture
+async def faulty(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, Any]]:
+    """A proxy in front of the S3 (set ``proxy.fault``) and a default client through it."""
+    proxy = AwsRulesProxy(s3_endpoint)
+    url = await proxy.start()
+    try:
+        async with s3_client(url) as c:
+            yield proxy, c
+    finally:
+        await proxy.aclose()

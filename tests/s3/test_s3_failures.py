@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -40,18 +39,6 @@ async def write_until_it_fails(writer: Any, durations: list[float] | None = None
             finally:
                 if durations is not None:
                     durations.append(time.monotonic() - start)
-
-
-@pytest.fixture
-async def faulty(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, Any]]:
-    """A proxy in front of the S3 (set ``proxy.fault``) and a default client through it."""
-    proxy = AwsRulesProxy(s3_endpoint)
-    url = await proxy.start()
-    try:
-        async with s3_client(url) as c:
-            yield proxy, c
-    finally:
-        await proxy.aclose()
 
 
 async def test_missing_bucket_raises_storage_error_with_the_s3_code(storage: Any) -> None:

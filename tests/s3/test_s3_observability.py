@@ -7,13 +7,11 @@ import base64
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from hybridbuffer_async import HybridBuffer, StorageError
-from hybridbuffer_async._embedded_s3 import s3_client
 from hybridbuffer_async.middleware import Zstd
 from hybridbuffer_async.storage import Progress
 from hybridbuffer_async.storage.s3 import S3Storage
@@ -59,18 +57,6 @@ async def spill_and_seal(buf: HybridBuffer, data: bytes) -> None:
     """Write *data* past the threshold, then read one byte: the upload must finish."""
     await write_in_pieces(buf, data)
     assert await buf.read(1) == data[:1]
-
-
-@pytest.fixture
-async def faulty(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, Any]]:
-    """A proxy in front of the S3 (set ``proxy.fault``) and a default client through it."""
-    proxy = AwsRulesProxy(s3_endpoint)
-    url = await proxy.start()
-    try:
-        async with s3_client(url) as c:
-            yield proxy, c
-    finally:
-        await proxy.aclose()
 
 
 # -- progress -----------------------------------------------------------------------
