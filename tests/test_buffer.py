@@ -577,19 +577,28 @@ async def test_cancelled_read_in_storage_keeps_position(file_storage: FileStorag
 async def test_interrupted_storage_write_makes_buffer_unusable_until_reset(
     file_storage: FileStorage,
 ) -> None:
+    # One worker thread, held busy: the second batch write waits on the first forever.
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(1))
     async with HybridBuffer(threshold=10, storage=file_storage) as buf:
         await buf.write(pattern(100))
+        gate = threading.Event()
+        blocker = loop.run_in_executor(None, gate.wait)
         big = pattern(2_000_000)
 
-        async def write_forever() -> None:
-            while True:  # the only suspension points are in storage I/O
-                await buf.write(big)
+        async def write_twice() -> None:
+            await buf.write(big)  # its batch goes to the (busy) thread
+            await buf.write(big)  # waits for that batch: in storage I/O
 
-        task = asyncio.create_task(write_forever())
-        await asyncio.sleep(0.05)
+        task = asyncio.create_task(write_twice())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        gate.set()
+        await blocker
         with pytest.raises(HybridBufferError, match="reset"):
             await buf.read()
         await buf.reset()

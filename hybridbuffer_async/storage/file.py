@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from .._concurrency import call_soon_in_thread, shielded, wait_quietly
+from .._validation import check_type
 from ..errors import StorageError
 from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
@@ -119,9 +120,11 @@ class FileStorage:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        if not isinstance(prefix, str) or os.sep in prefix:
+        check_type("prefix", prefix, str)
+        if os.sep in prefix:
             raise ValueError(f"prefix must be a file name prefix, got {prefix!r}")
-        if not isinstance(batch_size, int) or batch_size <= 0:
+        check_type("batch_size", batch_size, int)
+        if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.directory = os.fspath(directory) if directory is not None else None
         self.prefix = prefix

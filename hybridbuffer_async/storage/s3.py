@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._concurrency import call_soon_in_thread, shielded
+from .._validation import check_type
 from ..errors import StorageError
 from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
@@ -147,15 +148,6 @@ def _describe(exc: Exception) -> tuple[str | None, str] | None:
     return None
 
 
-def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
-    """Wrong types are a TypeError naming the argument (bool is not a number here)."""
-    if not isinstance(value, kind) or isinstance(value, bool):
-        expected = (
-            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        )
-        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
-
-
 def _sse_c_args(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: args[k] for k in _SSE_C_ARGS if k in args}
 
@@ -225,30 +217,30 @@ class S3Storage:
     ) -> None:
         if client is None:
             raise ValueError("client must be an aiobotocore S3 client, got None")
-        _check_type("bucket", bucket, str)
+        check_type("bucket", bucket, str)
         if not bucket:
             raise ValueError("bucket must be a non-empty string")
-        _check_type("key_prefix", key_prefix, str)
-        _check_type("timeout", timeout, (int, float))
+        check_type("key_prefix", key_prefix, str)
+        check_type("timeout", timeout, (int, float))
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if upload not in _MODES:
             raise ValueError(
                 f"upload must be one of {', '.join(map(repr, _MODES))}, got {upload!r}"
             )
-        _check_type("part_size", part_size, int)
+        check_type("part_size", part_size, int)
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be an int from 5 MiB ({MIN_PART_SIZE}) to 5 GiB, got {part_size!r}"
             )
-        _check_type("max_concurrency", max_concurrency, int)
+        check_type("max_concurrency", max_concurrency, int)
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        _check_type("queue_size", queue_size, int)
+        check_type("queue_size", queue_size, int)
         if queue_size < 1:
             raise ValueError(f"queue_size must be an int >= 1, got {queue_size!r}")
         if put_args is not None:
-            _check_type("put_args", put_args, Mapping)
+            check_type("put_args", put_args, Mapping)
         extra = dict(put_args or {})
         reserved = sorted(_RESERVED_ARGS.intersection(extra))
         if reserved:
