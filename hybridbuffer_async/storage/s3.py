@@ -395,6 +395,9 @@ class _S3Writer:
         self._error: BaseException | None = None
         self._state: Literal["open", "closed", "aborted"] = "open"
         self._upload_id: str | None = None
+        # A create_multipart_upload failed or was retried: the server may hold an upload
+        # whose id we never learned. Swept by listing the uploads under our (unique) key.
+        self._unknown_uploads = False
         self._may_exist = False  # a put_object or complete may have created the object
         self._last_call = False  # the request that creates the object is in flight
         self._body: _QueueBody | None = None
@@ -459,7 +462,11 @@ class _S3Writer:
             self._raise_error()
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            self._error = StorageError(
+                "the upload was aborted", backend="s3", operation="upload", key=self._key
+            )
+        elif task.exception() is not None:
             self._error = task.exception()
         # Nobody reads the queue any more: empty it so a writer blocked on put() wakes up.
         self._drain()
@@ -615,6 +622,8 @@ class _S3Writer:
                 **self._sse_c_args(),
             )
             self._upload_id = None
+            if self._unknown_uploads:
+                await shielded(self._sweep_uploads())
             logger.debug(
                 "upload of %s complete: %d bytes in %d parts", self._key, self._acked, len(parts)
             )
@@ -634,9 +643,15 @@ class _S3Writer:
 
     async def _create_multipart(self) -> None:
         async def create() -> None:
-            resp = await self._backend.call(
-                "create_multipart_upload", self._key, Key=self._key, **self._multipart_args()
-            )
+            try:
+                resp = await self._backend.call(
+                    "create_multipart_upload", self._key, Key=self._key, **self._multipart_args()
+                )
+            except BaseException:
+                self._unknown_uploads = True  # the server may have created it all the same
+                raise
+            if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
+                self._unknown_uploads = True  # an attempt whose answer was lost may have too
             self._upload_id = resp["UploadId"]
             logger.debug("upload of %s started: multipart upload %s", self._key, self._upload_id)
 
@@ -675,10 +690,20 @@ class _S3Writer:
         number: int,
         data: io.BytesIO,
     ) -> None:
+        for done in [t for t in inflight if t.done()]:
+            inflight.discard(done)
+            done.result()  # a failed part stops the upload at the next part boundary
         if len(inflight) >= self._cfg.max_concurrency:
             await self._wait_parts(inflight, return_when=asyncio.FIRST_COMPLETED)
         task = asyncio.create_task(self._upload_part(parts, number, data))
+        task.add_done_callback(self._on_part_done)
         inflight.add(task)
+
+    def _on_part_done(self, task: asyncio.Task[None]) -> None:
+        # Tell the producer at once: its next write raises instead of queueing more data
+        # for an upload that has already failed.
+        if not task.cancelled() and task.exception() is not None and self._error is None:
+            self._error = task.exception()
 
     async def _upload_part(
         self, parts: dict[int, dict[str, Any]], number: int, data: io.BytesIO
@@ -723,8 +748,33 @@ class _S3Writer:
 
     async def _abort_multipart(self) -> None:
         upload_id, self._upload_id = self._upload_id, None
-        if upload_id is None:
+        if upload_id is not None:
+            await self._abort_upload(upload_id)
+        if self._unknown_uploads:
+            await self._sweep_uploads()
+
+    async def _sweep_uploads(self) -> None:
+        """Abort every upload under our key: the key is ours alone, so all are strays."""
+        self._unknown_uploads = False
+        try:
+            resp = await self._backend.call("list_multipart_uploads", self._key, Prefix=self._key)
+        except StorageError as exc:
+            logger.warning(
+                "could not list multipart uploads of s3://%s/%s [%s] to abort any left by a"
+                " failed or retried create: aws s3api list-multipart-uploads --bucket %s"
+                " --prefix %s",
+                self._cfg.bucket,
+                self._key,
+                exc.code,
+                self._cfg.bucket,
+                self._key,
+            )
             return
+        for upload in resp.get("Uploads", []):
+            if upload.get("Key") == self._key:
+                await self._abort_upload(upload["UploadId"])
+
+    async def _abort_upload(self, upload_id: str) -> None:
         bucket = self._cfg.bucket
         try:
             await self._backend.call(
