@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from ._concurrency import shielded
+from ._validation import check_type
 from .errors import BufferClosedError, HybridBufferError, StorageError
 from .middleware.base import Middleware
 from .storage.base import Bytes, Storage, StorageFactory, StorageReader, StorageWriter
@@ -97,8 +98,7 @@ def _byte_view(data: object) -> Bytes:
 
 
 def _check_size(name: str, n: object, *, allow_all: bool = False) -> int:
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    n = check_type(name, n, int, "an int")
     if n < 0 and not (allow_all and n == -1):
         raise ValueError(f"{name} must be >= 0{' or -1' if allow_all else ''}, got {n}")
     return n
@@ -155,8 +155,7 @@ class HybridBuffer:
         storage: StorageFactory | None = None,
         middleware: Sequence[Middleware] = (),
     ) -> None:
-        if not isinstance(threshold, int) or isinstance(threshold, bool):
-            raise TypeError(f"threshold must be an int, not {type(threshold).__name__}")
+        check_type("threshold", threshold, int, "an int")
         if threshold <= 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
         if storage is not None and not callable(storage):
@@ -665,9 +664,8 @@ class HybridBuffer:
             self._discarded += self.size - keep
             await self._drop_reader()
             if self._writer is not None:
-                if keep <= self._base:
+                if keep <= self._base:  # none of it stays: _truncate_stored starts a new tail
                     await self._abort(self._writer)
-                    self._new_memory_tail()
                 else:
                     await self._seal()
             if keep <= self._base:
@@ -676,7 +674,6 @@ class HybridBuffer:
                 self._truncate_memory(keep - self._base)
 
     async def _truncate_stored(self, keep: int) -> None:
-        assert self._mem is not None
         self._new_memory_tail()
         start, kept = 0, 0
         for i, seg in enumerate(self._stored):

@@ -56,18 +56,18 @@ CONSTRUCTOR_ROWS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ),
     ('FileStorage(prefix="a/b")', lambda: FileStorage(prefix="a/b"), ValueError, "prefix"),
     ("FileStorage(batch_size=0)", lambda: FileStorage(batch_size=0), ValueError, "batch_size"),
-    ("FileStorage(prefix=5)", lambda: FileStorage(prefix=5), TypeError, "prefix must be str"),
+    ("FileStorage(prefix=5)", lambda: FileStorage(prefix=5), TypeError, "prefix must be a str"),
     (
         'FileStorage(batch_size="1")',
         lambda: FileStorage(batch_size="1"),
         TypeError,
-        "batch_size must be int",
+        "batch_size must be an int",
     ),
     (
         "FileStorage(batch_size=True)",
         lambda: FileStorage(batch_size=True),
         TypeError,
-        "batch_size must be int",
+        "batch_size must be an int",
     ),
     ("Gzip(level=10)", lambda: Gzip(level=10), ValueError, "between 0 and 9"),
     ('Gzip(level="1")', lambda: Gzip(level="1"), TypeError, "level must be an int"),
@@ -97,7 +97,7 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
         "S3Storage(client, bucket, key_prefix=None)",
         lambda c: S3Storage(c.s3, "b", key_prefix=None),
         TypeError,
-        "key_prefix must be str",
+        "key_prefix must be a str",
     ),
     (
         "S3Storage(client, bucket, timeout=0)",
@@ -109,7 +109,7 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
         'S3Storage(client, bucket, timeout="30")',
         lambda c: S3Storage(c.s3, "b", timeout="30"),
         TypeError,
-        "timeout must be int or float",
+        "timeout must be a number of seconds",
     ),
     (
         'S3Storage(client, bucket, upload="chunked")',
@@ -145,7 +145,7 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
         "S3Storage(client, bucket, put_args=[…])",
         lambda c: S3Storage(c.s3, "b", put_args=[("ContentType", "x")]),
         TypeError,
-        "put_args must be Mapping",
+        "put_args must be a mapping",
     ),
     (
         'S3Storage(default_client, bucket, upload="stream")',

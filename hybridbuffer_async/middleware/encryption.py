@@ -19,6 +19,7 @@ import os
 import struct
 from typing import Final, Literal
 
+from .._validation import check_type
 from ..errors import HybridBufferError, IntegrityError
 from ..storage.base import Bytes, StorageReader, StorageWriter
 from ._stream import IO_SIZE, StagedWriter, StreamReader, run_cpu
@@ -98,8 +99,7 @@ class Encryption:
     __slots__ = ("_cipher", "_cipher_id", "_key", "_key_given")
 
     def __init__(self, key: Bytes | None = None, cipher: Cipher = "aes-256-gcm") -> None:
-        if not isinstance(cipher, str):
-            raise TypeError(f"cipher must be a str, not {type(cipher).__name__}")
+        check_type("cipher", cipher, str, "a str")
         if cipher not in _CIPHERS:
             choices = ", ".join(repr(c) for c in _CIPHERS)
             raise ValueError(f"unknown cipher {cipher!r}; choose one of {choices}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from .._validation import check_type
 from ..errors import IntegrityError
 from ..storage.base import Bytes, StorageReader, StorageWriter
 from ._stream import IO_SIZE, StagedWriter, StreamReader, run_cpu
@@ -28,8 +29,7 @@ class Gzip:
     __slots__ = ("_level",)
 
     def __init__(self, level: int = 6) -> None:
-        if not isinstance(level, int) or isinstance(level, bool):
-            raise TypeError(f"level must be an int, not {type(level).__name__}")
+        check_type("level", level, int, "an int")
         if not 0 <= level <= 9:
             raise ValueError(f"gzip level must be between 0 and 9, got {level}")
         self._level = level

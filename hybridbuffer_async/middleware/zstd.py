@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from .._validation import check_type
 from ..errors import IntegrityError
 from ..storage.base import Bytes, StorageReader, StorageWriter
 from ._stream import IO_SIZE, StagedWriter, StreamReader, run_cpu
@@ -57,8 +58,7 @@ class Zstd:
     __slots__ = ("_level",)
 
     def __init__(self, level: int = 3) -> None:
-        if not isinstance(level, int) or isinstance(level, bool):
-            raise TypeError(f"level must be an int, not {type(level).__name__}")
+        check_type("level", level, int, "an int")
         if not MIN_LEVEL <= level <= MAX_LEVEL:
             raise ValueError(f"zstd level must be between {MIN_LEVEL} and {MAX_LEVEL}, got {level}")
         self._level = level

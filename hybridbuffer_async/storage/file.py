@@ -120,10 +120,10 @@ class FileStorage:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        check_type("prefix", prefix, str)
+        check_type("prefix", prefix, str, "a str")
         if os.sep in prefix:
             raise ValueError(f"prefix must be a file name prefix, got {prefix!r}")
-        check_type("batch_size", batch_size, int)
+        check_type("batch_size", batch_size, int, "an int")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.directory = os.fspath(directory) if directory is not None else None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from redis.exceptions import RedisError, ResponseError
 
 from .._concurrency import shielded, wait_quietly
+from .._validation import check_type
 from ..errors import StorageError
 from ._progress import ProgressCallback, ProgressReporter, check_progress_callback
 from .base import Bytes, StorageReader, StorageWriter
@@ -108,8 +109,7 @@ def _expiration_ms(expiration: object) -> int:
 
 
 def _positive_int(name: str, value: object, maximum: int | None = None) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    value = check_type(name, value, int, "an int")
     if value <= 0 or (maximum is not None and value > maximum):
         limit = f" and <= {maximum}" if maximum is not None else ""
         raise ValueError(f"{name} must be > 0{limit}, got {value}")
@@ -162,12 +162,10 @@ class RedisStorage:
             raise ValueError(
                 "client must be created with decode_responses=False: chunks are raw bytes"
             )
-        if not isinstance(key_prefix, str):
-            raise TypeError(f"key_prefix must be a str, not {type(key_prefix).__name__}")
+        check_type("key_prefix", key_prefix, str, "a str")
         if not key_prefix:
             raise ValueError("key_prefix must not be empty")
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
-            raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+        check_type("timeout", timeout, (int, float), "a number of seconds")
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         self.client = client

@@ -217,30 +217,30 @@ class S3Storage:
     ) -> None:
         if client is None:
             raise ValueError("client must be an aiobotocore S3 client, got None")
-        check_type("bucket", bucket, str)
+        check_type("bucket", bucket, str, "a str")
         if not bucket:
             raise ValueError("bucket must be a non-empty string")
-        check_type("key_prefix", key_prefix, str)
-        check_type("timeout", timeout, (int, float))
+        check_type("key_prefix", key_prefix, str, "a str")
+        check_type("timeout", timeout, (int, float), "a number of seconds")
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if upload not in _MODES:
             raise ValueError(
                 f"upload must be one of {', '.join(map(repr, _MODES))}, got {upload!r}"
             )
-        check_type("part_size", part_size, int)
+        check_type("part_size", part_size, int, "an int")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be an int from 5 MiB ({MIN_PART_SIZE}) to 5 GiB, got {part_size!r}"
             )
-        check_type("max_concurrency", max_concurrency, int)
+        check_type("max_concurrency", max_concurrency, int, "an int")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        check_type("queue_size", queue_size, int)
+        check_type("queue_size", queue_size, int, "an int")
         if queue_size < 1:
             raise ValueError(f"queue_size must be an int >= 1, got {queue_size!r}")
         if put_args is not None:
-            check_type("put_args", put_args, Mapping)
+            check_type("put_args", put_args, Mapping, "a mapping")
         extra = dict(put_args or {})
         reserved = sorted(_RESERVED_ARGS.intersection(extra))
         if reserved:

@@ -43,14 +43,14 @@ def test_bad_constructor_argument_raises_value_error_naming_it(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"bucket": b"bucket"}, "bucket must be str"),
-        ({"key_prefix": None}, "key_prefix must be str"),
-        ({"timeout": "30"}, "timeout must be int or float"),
-        ({"timeout": True}, "timeout must be int or float"),
-        ({"part_size": 8.0 * MiB}, "part_size must be int"),
-        ({"max_concurrency": "4"}, "max_concurrency must be int"),
-        ({"queue_size": None}, "queue_size must be int"),
-        ({"put_args": [("ContentType", "x")]}, "put_args must be Mapping"),
+        ({"bucket": b"bucket"}, "bucket must be a str"),
+        ({"key_prefix": None}, "key_prefix must be a str"),
+        ({"timeout": "30"}, "timeout must be a number of seconds"),
+        ({"timeout": True}, "timeout must be a number of seconds"),
+        ({"part_size": 8.0 * MiB}, "part_size must be an int"),
+        ({"max_concurrency": "4"}, "max_concurrency must be an int"),
+        ({"queue_size": None}, "queue_size must be an int"),
+        ({"put_args": [("ContentType", "x")]}, "put_args must be a mapping"),
     ],
 )
 def test_argument_of_the_wrong_type_raises_type_error_naming_it(
