@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
+from nox.command import CommandFailed
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -13,10 +17,33 @@ PYTHON = "3.11"
 DEBUG_ENV = {"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1"}
 
 
+# Ceph RGW, the second real S3 server of the tests (tests/s3/ceph_rgw.py).
+CEPH_PACKAGES = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
+CEPH_PROGRAMS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin")
+
+
+def install_ceph_rgw(session: nox.Session) -> None:
+    """As root with apt-get (CI, containers), install Ceph RGW if it is missing; elsewhere
+    the tests that need it say how to install it."""
+    if all(map(shutil.which, CEPH_PROGRAMS)) or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    session.log("installing Ceph RGW for the S3 tests (apt-get, about 30 s, once)")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        session.run_install("apt-get", "update", "-qq", external=True, silent=True, env=env)
+        session.run_install(
+            "apt-get", "install", "-y", "-qq", "--no-install-recommends", *CEPH_PACKAGES,
+            external=True, silent=True, env=env,
+        )  # fmt: skip
+    except CommandFailed:
+        session.warn("could not install Ceph RGW; the tests that need it will say so")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite, with branch coverage."""
     session.install("-e", ".[all,test]")
+    install_ceph_rgw(session)
     session.run(
         "python", "-m", "pytest", "--cov", "--cov-report=term", *session.posargs, env=DEBUG_ENV
     )
