@@ -14,7 +14,7 @@ from .._common import warn_leftover
 from ._checksums import checksum_args
 from ._errors import GONE_CODES
 from ._parts import part_size_for
-from ._upload import Upload
+from ._upload import Phase, Upload
 
 __all__ = ["MultipartUpload"]
 
@@ -27,9 +27,6 @@ class MultipartUpload(Upload):
     has a ``Content-Length``, which AWS S3 requires."""
 
     upload_id: str | None = None
-    # A create_multipart_upload failed or was retried: the server may hold an upload
-    # whose id we never learned. Swept by listing the uploads under our (unique) key.
-    unknown_uploads = False
     acked = 0  # bytes of the parts S3 has answered for
 
     async def run(self) -> None:
@@ -48,7 +45,7 @@ class MultipartUpload(Upload):
                 view = memoryview(item)
                 while view:
                     if filled == size:  # full, and more data follows: upload it
-                        if self.upload_id is None:
+                        if self.phase is Phase.NEW:
                             await self._create()
                         part.seek(0)
                         await self._start_part(inflight, parts, number, part)
@@ -61,13 +58,13 @@ class MultipartUpload(Upload):
                     view = view[take:]
                 del item, view
             part.seek(0)
-            if self.upload_id is None:  # it all fits in one part: one known-length put
+            if self.phase is Phase.NEW:  # it all fits in one part: one known-length put
                 await self.put_object(part, filled)
                 return
             await self._start_part(inflight, parts, number, part)
             del part
             await self._wait_parts(inflight, return_when=asyncio.ALL_COMPLETED)
-            self.may_exist = self.last_call = True
+            self.phase = Phase.COMPLETING
             await self.backend.call(
                 "complete_multipart_upload",
                 self.key,
@@ -76,9 +73,7 @@ class MultipartUpload(Upload):
                 MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
                 **self.cfg.sse_c_args,
             )
-            self.upload_id = None
-            if self.unknown_uploads:
-                await shielded(self._sweep_uploads())
+            self.phase, self.upload_id = Phase.DONE, None
             logger.debug(
                 "upload of %s complete: %d bytes in %d parts", self.key, self.acked, len(parts)
             )
@@ -92,23 +87,22 @@ class MultipartUpload(Upload):
                     if not task.cancelled():
                         task.exception()
             # An incomplete upload is billed until aborted: abort it now, even if cancelled.
-            with contextlib.suppress(StorageError):
+            with contextlib.suppress(StorageError):  # logged, with the command to run
                 await shielded(self._abort_multipart())
             raise
 
     async def _create(self) -> None:
         async def create() -> None:
-            try:
-                resp = await self.backend.call(
-                    "create_multipart_upload", self.key, Key=self.key, **self.cfg.multipart_args
-                )
-            except BaseException:
-                self.unknown_uploads = True  # the server may have created it all the same
-                raise
-            if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
-                self.unknown_uploads = True  # an attempt whose answer was lost may have too
-            self.upload_id = resp["UploadId"]
+            # Until answered, the server may have created an upload all the same.
+            self.phase = Phase.LOST
+            resp = await self.backend.call(
+                "create_multipart_upload", self.key, Key=self.key, **self.cfg.multipart_args
+            )
+            self.phase, self.upload_id = Phase.OPEN, resp["UploadId"]
             logger.debug("upload of %s started: multipart upload %s", self.key, self.upload_id)
+            if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
+                # An attempt whose answer was lost may have created another one.
+                await self._sweep_uploads(keep=self.upload_id)
 
         # Shielded: a cancellation here would leave an upload whose id we never learned.
         await shielded(create())
@@ -178,15 +172,20 @@ class MultipartUpload(Upload):
             await super().discard()
 
     async def _abort_multipart(self) -> None:
+        """Abort the upload, or those a lost create may have left; the object, if it may
+        exist, stays for :meth:`discard` to delete."""
         upload_id, self.upload_id = self.upload_id, None
+        phase = self.phase
+        if phase in (Phase.LOST, Phase.OPEN):
+            self.phase = Phase.NEW  # once tried: a failure is logged with what to run
         if upload_id is not None:
             await self._abort_upload(upload_id)
-        if self.unknown_uploads:
+        elif phase is Phase.LOST:
             await self._sweep_uploads()
 
-    async def _sweep_uploads(self) -> None:
-        """Abort every upload under our key: the key is ours alone, so all are strays."""
-        self.unknown_uploads = False
+    async def _sweep_uploads(self, keep: str | None = None) -> None:
+        """Abort every upload under our key but *keep*: the key is ours alone, so all are
+        strays."""
         bucket, key = self.cfg.bucket, self.key
         try:
             resp = await self.backend.call("list_multipart_uploads", key, Prefix=key)
@@ -203,7 +202,7 @@ class MultipartUpload(Upload):
             )
             return
         for upload in resp.get("Uploads", []):
-            if upload.get("Key") == key:
+            if upload.get("Key") == key and upload["UploadId"] != keep:
                 await self._abort_upload(upload["UploadId"])
 
     async def _abort_upload(self, upload_id: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from .._progress import ProgressReporter
 from ._errors import mapped
-from ._upload import Upload
+from ._upload import Phase, Upload
 
 __all__ = ["QueueBody", "StreamUpload"]
 
@@ -22,7 +22,7 @@ class StreamUpload(Upload):
     body: QueueBody | None = None
 
     def finishing(self) -> bool:
-        return self.last_call or (self.body is not None and self.body.eof)
+        return self.body is not None and self.body.eof
 
     async def run(self) -> None:
         # The deadline is armed from the start: the server may never ask for the body (it
@@ -34,7 +34,7 @@ class StreamUpload(Upload):
                 body = self.body = QueueBody(
                     self.queue, deadline, cfg.timeout, on_sent=self.progress
                 )
-                self.may_exist = True
+                self.phase = Phase.COMPLETING
                 logger.debug("upload of %s started: one streaming put_object", self.key)
                 await cfg.client.put_object(
                     Bucket=cfg.bucket,
@@ -42,6 +42,7 @@ class StreamUpload(Upload):
                     Body=body,  # type: ignore[arg-type]  # async read() is what aiobotocore uses
                     **cfg.put_args,
                 )
+        self.phase = Phase.DONE
         logger.debug("upload of %s complete: %d bytes streamed", self.key, body.sent)
         await self.progress(body.sent, done=True)
 

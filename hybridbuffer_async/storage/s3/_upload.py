@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import io
 import logging
 from collections.abc import Callable
@@ -14,9 +15,26 @@ from ._checksums import checksum_args
 if TYPE_CHECKING:
     from ._backend import S3Backend
 
-__all__ = ["Upload"]
+__all__ = ["Phase", "Upload"]
 
 logger = logging.getLogger("hybridbuffer_async.s3")
+
+
+class Phase(enum.Enum):
+    """Where an upload is, named by what it has left on the server: what to remove if it
+    does not finish."""
+
+    #: Nothing.
+    NEW = "new"
+    #: Maybe a multipart upload whose id never reached us (a create failed unanswered).
+    LOST = "lost"
+    #: The multipart upload ``upload_id``, with the parts sent so far.
+    OPEN = "open"
+    #: The request that creates the object was sent: the object may exist (and the
+    #: multipart upload ``upload_id``, if any, may still).
+    COMPLETING = "completing"
+    #: The object.
+    DONE = "done"
 
 
 class Upload:
@@ -41,8 +59,7 @@ class Upload:
         self.queue = queue
         self.progress = progress
         self.fail = fail
-        self.may_exist = False  # a put_object or complete may have created the object
-        self.last_call = False  # the request that creates the object is in flight
+        self.phase = Phase.NEW
 
     async def run(self) -> None:
         """Send the queue's chunks until ``None``: the object is then complete."""
@@ -50,11 +67,11 @@ class Upload:
 
     def finishing(self) -> bool:
         """Whether all the data is sent and the server may complete the object any time."""
-        return self.last_call
+        return self.phase is Phase.COMPLETING
 
     async def put_object(self, body: bytes | io.BytesIO, size: int) -> None:
         """Store the whole object with one known-length ``put_object``."""
-        self.may_exist = self.last_call = True
+        self.phase = Phase.COMPLETING
         logger.debug("upload of %s started: one put_object of %d bytes", self.key, size)
         await self.backend.call(
             "put_object",
@@ -63,11 +80,12 @@ class Upload:
             Body=body,
             **{**self.cfg.put_args, **await checksum_args(self.cfg, body)},
         )
+        self.phase = Phase.DONE
         logger.debug("upload of %s complete: %d bytes in one put_object", self.key, size)
         await self.progress(size, done=True)
 
     async def discard(self) -> None:
         """Remove what the upload may have created (once :meth:`run` has ended)."""
-        if self.may_exist:
-            self.may_exist = False
+        if self.phase in (Phase.COMPLETING, Phase.DONE):
+            self.phase = Phase.NEW
             await self.backend.delete(self.key)
