@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -9,6 +10,7 @@ from ..._validation import check_type
 from .._common import new_object_name
 from .._progress import ProgressCallback, check_progress_callback
 from ._backend import S3Backend
+from ._check import check
 from ._parts import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
 from ._writer import DEFAULT_QUEUE_SIZE
 
@@ -32,6 +34,69 @@ _STREAMING_FIX = (
 )
 
 
+#: Names S3 has ever taken: today's rules (3-63 lowercase letters, digits, dots, hyphens)
+#: and, for buckets made in us-east-1 before 2018, up to 255 with capitals and underscores.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{3,255}")
+_HOW_TO_OPEN = 'async with session.create_client("s3", ...) as client:'
+
+
+def check_client(client: object) -> None:
+    """Refuse anything but an aiobotocore S3 client, naming what it is and what to pass.
+
+    :raises ValueError: if *client* is ``None``, or a client for another service
+    :raises TypeError: if it is not an aiobotocore client
+    """
+    if client is None:
+        raise ValueError(f"client must be an aiobotocore S3 client, got None: `{_HOW_TO_OPEN}`")
+    from aiobotocore.client import AioBaseClient
+    from aiobotocore.session import AioSession, ClientCreatorContext
+    from botocore.client import BaseClient
+
+    if isinstance(client, AioBaseClient):
+        service = client.meta.service_model.service_name
+        if service != "s3":
+            raise ValueError(
+                f"client must be an aiobotocore S3 client, got one for {service!r}:"
+                f" `{_HOW_TO_OPEN}`"
+            )
+        return
+    if isinstance(client, AioSession):
+        got, fix = "an AioSession", "create the client from it"
+    elif isinstance(client, ClientCreatorContext):
+        got, fix = "the result of session.create_client() before it is entered", "enter it"
+    elif isinstance(client, BaseClient):
+        got, fix = "a synchronous boto3/botocore client", "create an aiobotocore one"
+    else:
+        got, fix = type(client).__name__, "create one"
+    raise TypeError(f"client must be an aiobotocore S3 client, not {got}; {fix}: `{_HOW_TO_OPEN}`")
+
+
+def check_bucket(bucket: object) -> str:
+    """*bucket*, if it is a bucket name (or ARN) S3 could take.
+
+    :raises TypeError: if it is not a str
+    :raises ValueError: if S3 would refuse it, with what to pass instead of a URL or path
+    """
+    bucket = check_type("bucket", bucket, str, "a str")
+    if not bucket:
+        raise ValueError("bucket must be a non-empty string")
+    if bucket.startswith("arn:"):
+        return bucket  # an access point or outpost ARN: botocore parses it
+    name, slash, prefix = bucket.split("://", 1)[-1].partition("/")
+    if "://" in bucket or slash:
+        fix = f"bucket={name!r}" + (f", key_prefix={prefix.strip('/')!r}" if prefix else "")
+        raise ValueError(
+            f"bucket must be a bucket name, not a URL or path ({bucket!r}):"
+            f" pass the bare bucket name, {fix}"
+        )
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise ValueError(
+            "bucket must be a bucket name S3 takes (3-63 lowercase letters, digits, dots"
+            f" and hyphens), got {bucket!r}"
+        )
+    return bucket
+
+
 def _can_stream(client: Any) -> bool:
     config = client.meta.config
     s3 = getattr(config, "s3", None) or {}
@@ -46,12 +111,14 @@ class S3Storage:
 
     :param client: an aiobotocore S3 client; you own it (open it before use, close it after
         the buffers)
-    :param bucket: the bucket the objects go to
+    :param bucket: the bucket the objects go to: its bare name (or an access point ARN)
     :param key_prefix: objects are named ``{key_prefix}/{unix_ts}-{random_hex}.bin``
     :param timeout: seconds allowed for each S3 call (for ``"stream"``: for each step of
         the upload's progress, since its length is the producer's)
     :param upload: ``"auto"`` (the default: multipart semantics, works on AWS S3),
-        ``"multipart"`` or ``"stream"`` (one chunked put_object; not on AWS S3)
+        ``"multipart"`` (one multipart upload per object, created at its first write, so
+        that a wrong bucket or credentials fail that write's successor at the latest) or
+        ``"stream"`` (one chunked put_object; not on AWS S3)
     :param part_size: bytes per multipart part (>= 5 MiB); grows past part 1000
     :param max_concurrency: multipart parts uploaded at once
     :param queue_size: chunks of about 1 MiB queued between the writer and the upload
@@ -66,8 +133,7 @@ class S3Storage:
 
         * ``"multipart"``/``"auto"``: bytes of the parts S3 has answered ``upload_part``
           for (in completion order when parts run concurrently), then ``done=True`` once
-          ``complete_multipart_upload`` has; an object smaller than a part is one
-          ``put_object``, reported once, with ``done=True``, when S3 answers it;
+          ``complete_multipart_upload`` has (an object smaller than a part is one part);
         * ``"stream"``: bytes the HTTP client has written to the connection (S3 answers
           only for the whole object), then ``done=True`` when ``put_object`` returns;
         * an empty object: one report, ``total=0, done=True``.
@@ -75,10 +141,11 @@ class S3Storage:
         Reports of one object come in order with a total that never goes down and ends,
         with ``done=True``, at the object's stored size, before the writer's ``close()``
         returns. A failed or cancelled upload gets no ``done=True`` report.
-    :raises TypeError: if an argument has the wrong type
-    :raises ValueError: if an argument is invalid, or ``upload="stream"`` with a client
-        configuration that cannot stream a body of unknown length
-    :raises TypeError: if *on_progress* is not callable
+    :raises TypeError: if an argument has the wrong type: *client* anything but an
+        aiobotocore client (an ``AioSession``, a boto3 client...), *on_progress* not callable
+    :raises ValueError: if an argument is invalid: *client* ``None`` or for another service,
+        *bucket* a name S3 refuses or an ``s3://`` URL, ``upload="stream"`` with a client
+        configuration that cannot stream a body of unknown length...
     """
 
     def __init__(
@@ -95,11 +162,8 @@ class S3Storage:
         put_args: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        if client is None:
-            raise ValueError("client must be an aiobotocore S3 client, got None")
-        check_type("bucket", bucket, str, "a str")
-        if not bucket:
-            raise ValueError("bucket must be a non-empty string")
+        check_client(client)
+        check_bucket(bucket)
         check_type("key_prefix", key_prefix, str, "a str")
         check_type("timeout", timeout, (int, float), "a number of seconds")
         if timeout <= 0:
@@ -167,6 +231,23 @@ class S3Storage:
 
     def __call__(self) -> S3Backend:
         return S3Backend(self)
+
+    async def check(self) -> None:
+        """Verify that buffers can use this storage: call it when a service starts.
+
+        Does what a buffer does, with a few bytes under *key_prefix*: uploads an object in
+        the storage's *upload* mode, reads it back and deletes it; in ``"auto"`` and
+        ``"multipart"`` mode also creates a multipart upload, lists the uploads under its
+        key and aborts it. That takes the bucket, the credentials, every permission the
+        storage uses and, for ``"stream"``, a server that takes a body of unknown length.
+        Nothing is left behind (what could not be removed is logged at WARNING with the
+        command that removes it).
+
+        :raises StorageError: naming the operation that failed and S3's error code
+            (``NoSuchBucket``, ``InvalidAccessKeyId``, ``AccessDenied``,
+            ``NotImplemented``...), or ``ClientClosed``
+        """
+        await check(self)
 
     def __repr__(self) -> str:
         return (

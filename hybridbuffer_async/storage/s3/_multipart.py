@@ -1,4 +1,5 @@
-"""``upload="multipart"``/``"auto"``: parts cut from the queue, uploaded concurrently."""
+"""``upload="multipart"``/``"auto"``: one multipart upload, created as soon as the first
+write starts the task, its parts cut from the queue and uploaded concurrently."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 from ..._concurrency import shielded
 from ...errors import StorageError
-from .._common import warn_leftover
+from .._common import FirstFailure, warn_leftover
 from ._checksums import checksum_args
-from ._errors import GONE_CODES
+from ._errors import not_carried_out
 from ._parts import part_size_for
 from ._upload import Phase, Upload
 
@@ -22,31 +23,31 @@ logger = logging.getLogger("hybridbuffer_async.s3")
 
 
 class MultipartUpload(Upload):
-    """Parts of ``part_size`` with bounded concurrency, then ``complete_multipart_upload``;
-    one known-length ``put_object`` when the data ends before a part fills. Every request
-    has a ``Content-Length``, which AWS S3 requires."""
+    """Parts of ``part_size`` with bounded concurrency, then ``complete_multipart_upload``.
+
+    The upload is created before any data is sent, so that S3 checks the bucket, the
+    credentials and the permissions at the first write; an object smaller than a part is
+    a one-part upload. Every request has a ``Content-Length``, which AWS S3 requires.
+    """
 
     upload_id: str | None = None
     acked = 0  # bytes of the parts S3 has answered for
 
     async def run(self) -> None:
-        number = 1
-        size = part_size_for(1, self.cfg.part_size)
-        # A part fills a BytesIO: botocore can seek it (retries, checksums) and aiohttp
-        # sends it in pieces without copying it again.
-        part, filled = io.BytesIO(), 0
         inflight: set[asyncio.Task[None]] = set()
         parts: dict[int, dict[str, Any]] = {}
         try:
-            while True:
-                item = await self.queue.get()
-                if item is None:
-                    break
+            await self._create()
+            self.started.set()
+            number = 1
+            size = part_size_for(1, self.cfg.part_size)
+            # A part fills a BytesIO: botocore can seek it (retries, checksums) and aiohttp
+            # sends it in pieces without copying it again.
+            part, filled = io.BytesIO(), 0
+            while (item := await self.queue.get()) is not None:
                 view = memoryview(item)
                 while view:
                     if filled == size:  # full, and more data follows: upload it
-                        if self.phase is Phase.NEW:
-                            await self._create()
                         part.seek(0)
                         await self._start_part(inflight, parts, number, part)
                         number += 1
@@ -58,27 +59,27 @@ class MultipartUpload(Upload):
                     view = view[take:]
                 del item, view
             part.seek(0)
-            if self.phase is Phase.NEW:  # it all fits in one part: one known-length put
-                await self.put_object(part, filled)
-                return
             await self._start_part(inflight, parts, number, part)
             del part
             await self._wait_parts(inflight, return_when=asyncio.ALL_COMPLETED)
-            self.phase = Phase.COMPLETING
-            await self.backend.call(
-                "complete_multipart_upload",
-                self.key,
-                Key=self.key,
-                UploadId=self.upload_id,
-                MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
-                **self.cfg.sse_c_args,
-            )
-            self.phase, self.upload_id = Phase.DONE, None
+            with self.creating(Phase.OPEN):
+                await self.backend.call(
+                    "complete_multipart_upload",
+                    self.key,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
+                    **self.cfg.sse_c_args,
+                )
+            self.upload_id = None
+            n = len(parts)
             logger.debug(
-                "upload of %s complete: %d bytes in %d parts", self.key, self.acked, len(parts)
+                "upload of %s complete: %d bytes in %d part%s",
+                *(self.key, self.acked, n, "s" if n > 1 else ""),
             )
             await self.progress(self.acked, done=True)
         except BaseException:
+            # The writer aborts the upload once this task has ended: stop the parts first.
             for task in inflight:
                 task.cancel()
             if inflight:
@@ -86,23 +87,27 @@ class MultipartUpload(Upload):
                 for task in inflight:
                     if not task.cancelled():
                         task.exception()
-            # An incomplete upload is billed until aborted: abort it now, even if cancelled.
-            with contextlib.suppress(StorageError):  # logged, with the command to run
-                await shielded(self._abort_multipart())
             raise
 
     async def _create(self) -> None:
         async def create() -> None:
             # Until answered, the server may have created an upload all the same.
             self.phase = Phase.LOST
-            resp = await self.backend.call(
-                "create_multipart_upload", self.key, Key=self.key, **self.cfg.multipart_args
-            )
+            try:
+                resp = await self.backend.call(
+                    "create_multipart_upload", self.key, Key=self.key, **self.cfg.multipart_args
+                )
+            except StorageError as exc:
+                if not_carried_out(exc):  # refused: nothing to abort, nothing to look for
+                    self.phase = Phase.NEW
+                raise
             self.phase, self.upload_id = Phase.OPEN, resp["UploadId"]
             logger.debug("upload of %s started: multipart upload %s", self.key, self.upload_id)
             if resp.get("ResponseMetadata", {}).get("RetryAttempts"):
-                # An attempt whose answer was lost may have created another one.
-                await self._sweep_uploads(keep=self.upload_id)
+                # An attempt whose answer was lost may have created another one. Not ours
+                # to fail the upload for: a failure is logged with the command to run.
+                with contextlib.suppress(StorageError):
+                    await self._sweep_uploads(keep=self.upload_id)
 
         # Shielded: a cancellation here would leave an upload whose id we never learned.
         await shielded(create())
@@ -165,21 +170,16 @@ class MultipartUpload(Upload):
             inflight.discard(task)
             task.result()  # re-raises the part's failure
 
-    async def discard(self) -> None:
-        try:
-            await self._abort_multipart()
-        finally:
-            await super().discard()
-
-    async def _abort_multipart(self) -> None:
+    async def discard_upload(self) -> None:
         """Abort the upload, or those a lost create may have left; the object, if it may
-        exist, stays for :meth:`discard` to delete."""
+        exist, is :meth:`discard`'s to delete. Tried once: a failure is logged with the
+        command to run."""
         upload_id, self.upload_id = self.upload_id, None
         phase = self.phase
         if phase in (Phase.LOST, Phase.OPEN):
-            self.phase = Phase.NEW  # once tried: a failure is logged with what to run
+            self.phase = Phase.NEW
         if upload_id is not None:
-            await self._abort_upload(upload_id)
+            await self.backend.abort_upload(self.key, upload_id)
         elif phase is Phase.LOST:
             await self._sweep_uploads()
 
@@ -190,33 +190,17 @@ class MultipartUpload(Upload):
         try:
             resp = await self.backend.call("list_multipart_uploads", key, Prefix=key)
         except StorageError as exc:
-            logger.warning(
-                "could not list multipart uploads of s3://%s/%s [%s] to abort any left by a"
-                " failed or retried create: aws s3api list-multipart-uploads --bucket %s"
-                " --prefix %s",
-                bucket,
-                key,
+            warn_leftover(
+                logger,
+                f"list the multipart uploads of s3://{bucket}/{key}",
                 exc.code,
-                bucket,
-                key,
+                "a failed or retried create may have left one, which S3 bills until it is"
+                f" aborted: aws s3api list-multipart-uploads --bucket {bucket} --prefix {key}",
             )
             return
+        failures = FirstFailure()
         for upload in resp.get("Uploads", []):
             if upload.get("Key") == key and upload["UploadId"] != keep:
-                await self._abort_upload(upload["UploadId"])
-
-    async def _abort_upload(self, upload_id: str) -> None:
-        bucket, key = self.cfg.bucket, self.key
-        try:
-            await self.backend.call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
-        except StorageError as exc:
-            if exc.code not in GONE_CODES:
-                warn_leftover(
-                    logger,
-                    f"abort multipart upload {upload_id} of s3://{bucket}/{key}",
-                    exc.code,
-                    "S3 bills its parts until it is aborted: aws s3api abort-multipart-upload"
-                    f" --bucket {bucket} --key {key} --upload-id {upload_id}",
-                )
-                raise
-        logger.debug("aborted multipart upload %s of %s", upload_id, key)
+                with failures.step():
+                    await self.backend.abort_upload(key, upload["UploadId"])
+        failures.raise_first()

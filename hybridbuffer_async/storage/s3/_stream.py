@@ -29,12 +29,14 @@ class StreamUpload(Upload):
         # answers "100 Continue" first), and the body re-arms it only once it is read.
         # Mapped outside the timeout, so that its expiry is a StorageError too.
         cfg = self.cfg
-        with mapped("put_object (stream)", cfg.bucket, self.key):
+        with (
+            self.creating(Phase.NEW),
+            mapped("put_object (stream)", cfg.bucket, self.key, cfg.client),
+        ):
             async with asyncio.timeout(cfg.timeout) as deadline:
                 body = self.body = QueueBody(
-                    self.queue, deadline, cfg.timeout, on_sent=self.progress
+                    self.queue, deadline, cfg.timeout, on_sent=self.progress, asked=self.started
                 )
-                self.phase = Phase.COMPLETING
                 logger.debug("upload of %s started: one streaming put_object", self.key)
                 await cfg.client.put_object(
                     Bucket=cfg.bucket,
@@ -42,7 +44,6 @@ class StreamUpload(Upload):
                     Body=body,  # type: ignore[arg-type]  # async read() is what aiobotocore uses
                     **cfg.put_args,
                 )
-        self.phase = Phase.DONE
         logger.debug("upload of %s complete: %d bytes streamed", self.key, body.sent)
         await self.progress(body.sent, done=True)
 
@@ -53,6 +54,9 @@ class QueueBody:
     botocore needs ``read()``; aiohttp sends what ``__aiter__`` yields, chunked. The
     call's deadline is held off while the body waits for the producer and re-armed while
     the server consumes, so *timeout* bounds the server's progress, not the producer's.
+
+    :param asked: set when the body is first read: the server has taken the request (a
+        server that checks it before asking for the body has found nothing wrong)
     """
 
     def __init__(
@@ -62,8 +66,10 @@ class QueueBody:
         timeout: float,
         *,
         on_sent: ProgressReporter | None = None,
+        asked: asyncio.Event | None = None,
     ) -> None:
         self._queue = queue
+        self._asked = asked
         self._deadline = deadline
         self._timeout = timeout
         self._on_sent = on_sent
@@ -76,6 +82,8 @@ class QueueBody:
     async def _next(self) -> bytes | bytearray:
         if self.eof:
             return b""
+        if self._asked is not None:
+            self._asked.set()
         self._deadline.reschedule(None)
         if self._on_sent is not None and self.sent:
             # aiohttp asks for the next chunk once it has written (and drained) the last.

@@ -1,16 +1,19 @@
-"""What the upload modes share: the object they create and how to remove it."""
+"""What the upload modes share: the phase an upload is in, the object it creates, and
+how to remove what it left."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from .._common import FirstFailure
 from .._progress import ProgressReporter
 from ._checksums import checksum_args
+from ._errors import not_carried_out
 
 if TYPE_CHECKING:
     from ._backend import S3Backend
@@ -60,6 +63,10 @@ class Upload:
         self.progress = progress
         self.fail = fail
         self.phase = Phase.NEW
+        #: Set once S3 has taken the upload (it answered the create, or asked for the
+        #: streamed body), or once the upload has ended: until then the writer queues one
+        #: chunk only, so a missing bucket or bad credentials fail its next write.
+        self.started = asyncio.Event()
 
     async def run(self) -> None:
         """Send the queue's chunks until ``None``: the object is then complete."""
@@ -69,23 +76,47 @@ class Upload:
         """Whether all the data is sent and the server may complete the object any time."""
         return self.phase is Phase.COMPLETING
 
-    async def put_object(self, body: bytes | io.BytesIO, size: int) -> None:
-        """Store the whole object with one known-length ``put_object``."""
+    async def put_empty(self) -> None:
+        """Store an empty object (nothing was written: no task, no queue)."""
+        logger.debug("upload of %s started: one put_object of 0 bytes", self.key)
+        with self.creating(Phase.NEW):
+            await self.backend.call(
+                "put_object",
+                self.key,
+                Key=self.key,
+                Body=b"",
+                **{**self.cfg.put_args, **await checksum_args(self.cfg, b"")},
+            )
+        logger.debug("upload of %s complete: 0 bytes in one put_object", self.key)
+        await self.progress(0, done=True)
+
+    @contextlib.contextmanager
+    def creating(self, before: Phase) -> Iterator[None]:
+        """Around the request that creates the object: COMPLETING while it runs, DONE once
+        answered, back to *before* if S3 certainly did not carry it out."""
         self.phase = Phase.COMPLETING
-        logger.debug("upload of %s started: one put_object of %d bytes", self.key, size)
-        await self.backend.call(
-            "put_object",
-            self.key,
-            Key=self.key,
-            Body=body,
-            **{**self.cfg.put_args, **await checksum_args(self.cfg, body)},
-        )
+        try:
+            yield
+        except BaseException as exc:
+            if not_carried_out(exc):
+                self.phase = before
+            raise
         self.phase = Phase.DONE
-        logger.debug("upload of %s complete: %d bytes in one put_object", self.key, size)
-        await self.progress(size, done=True)
 
     async def discard(self) -> None:
-        """Remove what the upload may have created (once :meth:`run` has ended)."""
+        """Remove what the upload may have created (once :meth:`run` has ended).
+
+        :raises StorageError: the first removal that failed (logged with what to run by
+            hand); later failures are attached to it as notes
+        """
+        failures = FirstFailure()
+        with failures.step():
+            await self.discard_upload()
         if self.phase in (Phase.COMPLETING, Phase.DONE):
             self.phase = Phase.NEW
-            await self.backend.delete(self.key)
+            with failures.step():
+                await self.backend.delete(self.key)
+        failures.raise_first()
+
+    async def discard_upload(self) -> None:
+        """Remove what the upload holds besides the object: nothing, but in multipart."""
