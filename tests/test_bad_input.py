@@ -95,7 +95,12 @@ class Clients:
 MiB = 1024 * 1024
 # Each call gets the clients; "client" in the documented call is a real one.
 STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] = [
-    ('S3Storage(None, "bucket")', lambda c: S3Storage(None, "bucket"), ValueError, "client must be"),
+    (
+        'S3Storage(None, "bucket")',
+        lambda c: S3Storage(None, "bucket"),
+        ValueError,
+        "client must be",
+    ),
     ('S3Storage(client, "")', lambda c: S3Storage(c.s3, ""), ValueError, "bucket must be a"),
     ('S3Storage(client, b"bucket")', lambda c: S3Storage(c.s3, b"b"), TypeError, "bucket must be"),
     (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -127,3 +128,14 @@ def test_an_age_it_cannot_read_is_a_usage_error(capsys: pytest.CaptureFixture[st
         main(["s3", "--bucket", "spool", "--older-than", "1x"])
     assert info.value.code == 2
     assert "--older-than: an age is a number of seconds or e.g. 90s" in capsys.readouterr().err
+
+
+async def test_the_lifecycle_rule_of_the_docs_is_one_s3_takes(client: Any, bucket: str) -> None:
+    doc = (ROOT / "docs" / "s3.md").read_text()
+    rule = json.loads(doc.split("```json\n")[-1].split("```")[0])  # the last JSON block
+    await client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [{**rule["Rules"][0], "ID": "other"}]}
+    )
+    await client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rule)
+    got = await client.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert got["Rules"] == rule["Rules"]  # the rule as written; the one before it replaced
