@@ -8,17 +8,20 @@ writes, and a failure of the task is raised on the next ``write()`` and on ``clo
 
 What the task feeds depends on the *upload* mode:
 
-* ``"multipart"`` (and ``"auto"``, the default): parts cut from the queue, uploaded with
-  bounded concurrency; one known-length ``put_object`` when the data ends before a part
-  fills. Every request has a ``Content-Length``, which AWS S3 requires.
+* ``"multipart"`` (and ``"auto"``, the default): one multipart upload, created at once so
+  that S3 checks bucket and credentials at the spill; parts cut from the queue, uploaded
+  with bounded concurrency (one part for an object smaller than a part). Every request
+  has a ``Content-Length``, which AWS S3 requires.
 * ``"stream"``: one ``put_object`` whose body reads the queue: nothing buffered beyond the
   queue, but the body has no known length, so it goes out with
   ``Transfer-Encoding: chunked``, which MinIO, Ceph RGW and moto take and AWS S3 refuses.
 
-Where each part lives: :mod:`._config` (the factory and the request arguments worked out
-once), :mod:`._backend` (one buffer's objects), :mod:`._writer` (coalescing and the
-queue), :mod:`._multipart` and :mod:`._stream` (the upload modes), :mod:`._reader`,
-:mod:`._errors` (the one error map), :mod:`._parts` (S3's limits and the part sizes).
+Where each part lives: :mod:`._config` (the factory, its argument checks, and the request
+arguments worked out once), :mod:`._backend` (one buffer's objects), :mod:`._writer`
+(coalescing and the queue), :mod:`._upload` with :mod:`._multipart` and :mod:`._stream`
+(the upload modes and the phase each upload is in), :mod:`._reader`, :mod:`._errors` (the
+one error map), :mod:`._checksums`, :mod:`._parts` (S3's limits and the part sizes),
+:mod:`._check` (``S3Storage.check()``) and :mod:`._sweep` (what killed processes left).
 """
 
 from __future__ import annotations
