@@ -18,6 +18,7 @@ import pytest
 from hybridbuffer_async.sweep import Orphan, main, parse_age, sweep_s3
 
 from .s3_helpers import list_keys, list_uploads
+from .s3_proxy import AwsRulesProxy, Fault
 
 ROOT = Path(__file__).parents[2]
 #: The AWS CLI's environment, as the sweep's command line reads it; no user profile.
@@ -139,3 +140,22 @@ async def test_the_lifecycle_rule_of_the_docs_is_one_s3_takes(client: Any, bucke
     await client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rule)
     got = await client.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert got["Rules"] == rule["Rules"]  # the rule as written; the one before it replaced
+
+
+async def test_what_the_sweep_cannot_remove_is_reported_not_hidden(
+    faulty: tuple[AwsRulesProxy, Any], client: Any, bucket: str
+) -> None:
+    proxy, proxied = faulty
+    old = f"spool/{int(time.time()) - 7200}-{secrets.token_hex(8)}.bin"
+    await client.put_object(Bucket=bucket, Key=old, Body=b"x")
+    upload = await client.create_multipart_upload(Bucket=bucket, Key=old)
+    # Neither abort_multipart_upload (DELETE) nor delete_objects (POST ?delete) allowed.
+    proxy.fault = lambda m, t: Fault(403, "AccessDenied") if m != "GET" else None
+    found = await sweep_s3(proxied, bucket, key_prefix="spool", older_than=3600)
+    assert [(o.kind, o.removed) for o in found] == [
+        ("multipart upload", False),
+        ("object", False),
+    ]
+    assert all("[AccessDenied]" in str(o.error) for o in found)
+    await client.delete_object(Bucket=bucket, Key=old)
+    await client.abort_multipart_upload(Bucket=bucket, Key=old, UploadId=upload["UploadId"])
