@@ -57,7 +57,7 @@ async def main(endpoint: str) -> None:
         )
         print("# 12 MiB of random bytes: a multipart upload")
         await upload(storage, os.urandom(12 * MiB))
-        print("# 12 MiB of log lines through Zstd: one small put_object")
+        print("# 12 MiB of log lines through Zstd: a one-part upload")
         await upload(storage, b"GET /api/items?page=2 200 0.012s\n" * (12 * MiB // 33), [Zstd()])
         print("# a producer cancelled mid-upload: the multipart upload is aborted")
         await cancelled_upload(storage)

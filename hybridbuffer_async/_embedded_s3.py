@@ -74,9 +74,13 @@ _session: AioSession | None = None
 
 
 @contextlib.asynccontextmanager
-async def s3_client(endpoint_url: str, **config: Any) -> AsyncIterator[S3Client]:
+async def s3_client(
+    endpoint_url: str, *, credentials: dict[str, str] | None = None, **config: Any
+) -> AsyncIterator[S3Client]:
     """An aiobotocore S3 client for *endpoint_url* with dummy credentials.
 
+    :param credentials: ``aws_access_key_id`` and ``aws_secret_access_key`` to use
+        instead (moto checks them only with its IAM authentication turned on)
     :param config: passed to :class:`botocore.config.Config` (``s3=...``,
         ``request_checksum_calculation=...``, ``retries=...``)
     """
@@ -87,13 +91,14 @@ async def s3_client(endpoint_url: str, **config: Any) -> AsyncIterator[S3Client]
     config.setdefault("retries", {"max_attempts": 2, "mode": "standard"})
     # One session for all clients: it caches the service model, which takes ~0.3 s to load.
     session = _session = _session or get_session()
+    keys = credentials or DUMMY_CREDENTIALS
     async with session.create_client(
         "s3",
         endpoint_url=endpoint_url,
         region_name=REGION,
         config=AioConfig(**config),
-        aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+        aws_access_key_id=keys["aws_access_key_id"],
+        aws_secret_access_key=keys["aws_secret_access_key"],
     ) as client:
         yield client
 

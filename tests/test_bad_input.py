@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from aiobotocore.session import get_session
 from redis.asyncio import Redis
 
 from hybridbuffer_async import BufferClosedError, HybridBuffer
-from hybridbuffer_async._embedded_s3 import s3_client
+from hybridbuffer_async._embedded_s3 import DUMMY_CREDENTIALS, s3_client
 from hybridbuffer_async.middleware import Encryption, Gzip, Zstd
 from hybridbuffer_async.storage import FileStorage
 from hybridbuffer_async.storage.redis import RedisStorage
@@ -85,71 +87,109 @@ class Clients:
     s3: Any  # an aiobotocore S3 client
     redis: Redis
     decoding_redis: Redis  # created with decode_responses=True
+    session: Any  # an aiobotocore session
+    sync_s3: Any  # a boto3 S3 client
+    sqs: Any  # an aiobotocore client for another service
 
 
 MiB = 1024 * 1024
 # Each call gets the clients; "client" in the documented call is a real one.
 STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] = [
-    ('S3Storage(None, "bucket")', lambda c: S3Storage(None, "b"), ValueError, "client must be"),
+    (
+        'S3Storage(None, "bucket")',
+        lambda c: S3Storage(None, "bucket"),
+        ValueError,
+        "client must be",
+    ),
     ('S3Storage(client, "")', lambda c: S3Storage(c.s3, ""), ValueError, "bucket must be a"),
     ('S3Storage(client, b"bucket")', lambda c: S3Storage(c.s3, b"b"), TypeError, "bucket must be"),
     (
+        'S3Storage(client, "s3://spool")',
+        lambda c: S3Storage(c.s3, "s3://spool"),
+        ValueError,
+        "pass the bare bucket name, bucket='spool'",
+    ),
+    (
+        'S3Storage(client, "Bad_Bucket!")',
+        lambda c: S3Storage(c.s3, "Bad_Bucket!"),
+        ValueError,
+        "bucket must be a bucket name S3 takes",
+    ),
+    (
+        "S3Storage(AioSession(), bucket)",
+        lambda c: S3Storage(c.session, "bucket"),
+        TypeError,
+        "client must be an aiobotocore S3 client, not an AioSession",
+    ),
+    (
+        'S3Storage(boto3.client("s3"), bucket)',
+        lambda c: S3Storage(c.sync_s3, "bucket"),
+        TypeError,
+        "not a synchronous boto3/botocore client",
+    ),
+    (
+        "S3Storage(sqs_client, bucket)",
+        lambda c: S3Storage(c.sqs, "bucket"),
+        ValueError,
+        "got one for 'sqs'",
+    ),
+    (
         "S3Storage(client, bucket, key_prefix=None)",
-        lambda c: S3Storage(c.s3, "b", key_prefix=None),
+        lambda c: S3Storage(c.s3, "bucket", key_prefix=None),
         TypeError,
         "key_prefix must be a str",
     ),
     (
         "S3Storage(client, bucket, timeout=0)",
-        lambda c: S3Storage(c.s3, "b", timeout=0),
+        lambda c: S3Storage(c.s3, "bucket", timeout=0),
         ValueError,
         "timeout must be a positive number",
     ),
     (
         'S3Storage(client, bucket, timeout="30")',
-        lambda c: S3Storage(c.s3, "b", timeout="30"),
+        lambda c: S3Storage(c.s3, "bucket", timeout="30"),
         TypeError,
         "timeout must be a number of seconds",
     ),
     (
         'S3Storage(client, bucket, upload="chunked")',
-        lambda c: S3Storage(c.s3, "b", upload="chunked"),
+        lambda c: S3Storage(c.s3, "bucket", upload="chunked"),
         ValueError,
         "upload must be one of",
     ),
     (
         "S3Storage(client, bucket, part_size=1 MiB)",
-        lambda c: S3Storage(c.s3, "b", part_size=MiB),
+        lambda c: S3Storage(c.s3, "bucket", part_size=MiB),
         ValueError,
         "part_size must be an int from 5 MiB",
     ),
     (
         "S3Storage(client, bucket, max_concurrency=0)",
-        lambda c: S3Storage(c.s3, "b", max_concurrency=0),
+        lambda c: S3Storage(c.s3, "bucket", max_concurrency=0),
         ValueError,
         "max_concurrency must be an int >= 1",
     ),
     (
         "S3Storage(client, bucket, queue_size=0)",
-        lambda c: S3Storage(c.s3, "b", queue_size=0),
+        lambda c: S3Storage(c.s3, "bucket", queue_size=0),
         ValueError,
         "queue_size must be an int >= 1",
     ),
     (
         'S3Storage(client, bucket, put_args={"Key": …})',
-        lambda c: S3Storage(c.s3, "b", put_args={"Key": "x"}),
+        lambda c: S3Storage(c.s3, "bucket", put_args={"Key": "x"}),
         ValueError,
         "put_args must not set Key",
     ),
     (
         "S3Storage(client, bucket, put_args=[…])",
-        lambda c: S3Storage(c.s3, "b", put_args=[("ContentType", "x")]),
+        lambda c: S3Storage(c.s3, "bucket", put_args=[("ContentType", "x")]),
         TypeError,
         "put_args must be a mapping",
     ),
     (
         'S3Storage(default_client, bucket, upload="stream")',
-        lambda c: S3Storage(c.s3, "b", upload="stream"),
+        lambda c: S3Storage(c.s3, "bucket", upload="stream"),
         ValueError,
         '"payload_signing_enabled": False',
     ),
@@ -228,8 +268,12 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
 async def clients() -> AsyncIterator[Clients]:
     # Nothing listens on port 1: a constructor that used its client would fail here.
     redis, decoding = Redis(port=1), Redis(port=1, decode_responses=True)
-    async with s3_client("http://127.0.0.1:1") as s3:
-        yield Clients(s3, redis, decoding)
+    session = get_session()
+    sync_s3 = boto3.client("s3", "us-east-1", **DUMMY_CREDENTIALS)
+    sqs = session.create_client("sqs", "us-east-1", **DUMMY_CREDENTIALS)
+    async with s3_client("http://127.0.0.1:1") as s3, sqs as sqs_client:
+        yield Clients(s3, redis, decoding, session, sync_s3, sqs_client)
+    sync_s3.close()
     await redis.aclose()
     await decoding.aclose()
 

@@ -63,7 +63,7 @@ async def test_default_mode_moves_64_mib_with_zero_refused_requests(
     assert other_tasks() == set()
 
 
-async def test_small_object_in_default_mode_is_one_known_length_put(
+async def test_small_object_in_default_mode_is_one_part_of_known_length(
     proxy: tuple[AwsRulesProxy, str], bucket: str
 ) -> None:
     rules, url = proxy
@@ -75,8 +75,14 @@ async def test_small_object_in_default_mode_is_one_known_length_put(
         assert await buf.read() == payload(3 * MiB)
     puts = [s for s in rules.seen if s.method == "PUT"]
     assert [(s.content_length, s.chunked) for s in puts] == [(3 * MiB, False)]
-    assert not any(s.method == "POST" for s in rules.seen)  # no multipart upload
-    assert rules.refused == []
+    assert "partNumber=1" in puts[0].target
+    assert summary(rules) == {
+        "POST uploads 200": 1,  # created at the spill
+        "PUT upload_part 200": 1,
+        "POST uploadId 200": 1,  # completed
+        "GET object 200": 1,
+        "DELETE object 204": 1,
+    }
 
 
 async def test_stream_mode_through_aws_rules_fails_with_a_clear_error(

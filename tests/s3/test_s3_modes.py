@@ -89,9 +89,9 @@ async def test_part_boundary_round_trips(
     await writer.close()
     head = await client.head_object(Bucket=bucket, Key=key)
     assert head["ContentLength"] == len(data)
-    # A multipart object's ETag ends in -<parts>: only past one full part.
-    multipart = head["ETag"].strip('"').endswith("-2")
-    assert multipart == (mode != "stream" and delta == 1)
+    # A multipart object's ETag ends in -<parts>: one part up to part_size, then two.
+    parts = head["ETag"].strip('"').partition("-")[2]
+    assert parts == ("" if mode == "stream" else "2" if delta == 1 else "1")
     reader = await backend.open_reader(key)
     got = bytearray()
     while chunk := await reader.read(MiB):
@@ -195,7 +195,7 @@ async def test_no_task_outlives_the_buffer(storage: Any) -> None:
     assert other_tasks() == set()
 
 
-async def test_put_args_reach_single_put_and_multipart_objects(client: Any, bucket: str) -> None:
+async def test_put_args_reach_every_kind_of_object(client: Any, bucket: str) -> None:
     put_args = {
         "ContentType": "application/x-test",
         "Metadata": {"origin": "hybridbuffer"},
@@ -203,7 +203,7 @@ async def test_put_args_reach_single_put_and_multipart_objects(client: Any, buck
         "StorageClass": "STANDARD_IA",
     }
     backend = S3Storage(client, bucket, put_args=put_args, part_size=PART)()
-    for size in (10, PART + 10):  # one put_object, then a multipart upload
+    for size in (0, 10, PART + 10):  # an empty put_object, one part, two parts
         key, writer = await backend.create_writer()
         await writer.write(payload(size))
         await writer.close()
