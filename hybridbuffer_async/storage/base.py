@@ -70,13 +70,17 @@ class Storage(Protocol):
         """Open a finished object for reading from byte *offset*.
 
         :param key: a key returned by :meth:`create_writer`, whose writer was closed
-        :param offset: where to start, in bytes from the start of the object
+        :param offset: where to start, in bytes from the start of the object; at or past
+            the end, the reader is at the end
         :return: a reader positioned at *offset*
-        :raises StorageError: if the backend failed
+        :raises StorageError: if the object was removed (here or on its first read), or
+            the backend failed
         """
 
     async def remove(self, key: str) -> None:
         """Delete one object. Removing a missing object is not an error.
+
+        Close the object's readers first: what one reads after the removal is undefined.
 
         :raises StorageError: if the backend failed
         """
