@@ -20,7 +20,8 @@ that keeps it after returning must copy it."""
 
 @runtime_checkable
 class StorageWriter(Protocol):
-    """Writes one object from start to end."""
+    """Writes one object from start to end. Once it is closed or aborted, :meth:`write`
+    raises (a :class:`~hybridbuffer_async.HybridBufferError`)."""
 
     async def write(self, data: Bytes) -> None:
         """Append *data* (borrowed for the duration of the call).

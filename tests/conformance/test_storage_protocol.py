@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from hybridbuffer_async import StorageError
+from hybridbuffer_async import HybridBufferError, StorageError
 from hybridbuffer_async.storage import Storage, StorageReader, StorageWriter
 
 from ..checkpoints import Phase, Run, cancel_at_every_await
@@ -151,6 +151,22 @@ async def test_written_memory_may_be_reused_once_write_returns(subject: Subject)
         scratch[:] = b"\xee" * len(scratch)
     await writer.close()
     assert await read_all(await storage.open_reader(key)) == expected
+    await storage.aclose()
+
+
+@pytest.mark.parametrize("end", ["close", "abort"])
+async def test_writer_refuses_writes_once_closed_or_aborted(subject: Subject, end: str) -> None:
+    storage = subject.storage()
+    key, writer = await storage.create_writer()
+    await writer.write(b"abc")
+    await getattr(writer, end)()
+    other = payload(1000, 20)
+    other_key = await write_object(storage, [other])  # may reuse what the first one held
+    with pytest.raises(HybridBufferError):
+        await writer.write(payload(300 * KiB, 21))  # past a batch: it would go out at once
+    assert await read_all(await storage.open_reader(other_key)) == other
+    if end == "close":
+        assert await read_all(await storage.open_reader(key)) == b"abc"
     await storage.aclose()
 
 
