@@ -23,3 +23,6 @@ __all__ = [
     "embedded_s3_process",
     "s3_client",
 ]
+
+# Shown as hybridbuffer_async.testing.LeakError in reports and tracebacks.
+LeakChecker.__module__ = LeakError.__module__ = __name__

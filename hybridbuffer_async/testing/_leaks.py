@@ -81,11 +81,16 @@ class LeakChecker:
         self._directories.append(Path(path))
 
     def watch_s3(self, client: S3Client, bucket: str, prefix: str = "") -> None:
-        """Expect no object and no multipart upload under *prefix* in *bucket*."""
+        """Expect no object and no multipart upload under *prefix* in *bucket*.
+
+        *client* must still be open at the check (the pytest plugin's ``leak_checker``
+        is checked after the test's other fixtures are torn down).
+        """
         self._s3.append((client, bucket, prefix))
 
     def watch_redis(self, client: Redis, prefix: str) -> None:
-        """Expect no Redis key starting with *prefix*."""
+        """Expect no Redis key starting with *prefix*; *client* must still be open at
+        the check."""
         self._redis.append((client, prefix))
 
     async def check(self) -> None:
@@ -102,9 +107,15 @@ class LeakChecker:
         for directory in self._directories:
             leaks += _files_left(directory)
         for client, bucket, prefix in self._s3:
-            leaks += await _s3_left(client, bucket, prefix)
+            try:
+                leaks += await _s3_left(client, bucket, prefix)
+            except Exception as exc:  # such as a client closed before the check
+                leaks.append(f"could not list s3://{bucket}/{prefix}: {exc!r}")
         for redis, prefix in self._redis:
-            leaks += await _redis_left(redis, prefix)
+            try:
+                leaks += await _redis_left(redis, prefix)
+            except Exception as exc:
+                leaks.append(f"could not list the Redis keys {prefix}*: {exc!r}")
         if leaks:
             raise LeakError(leaks)
 

@@ -179,7 +179,10 @@ def _require_s3() -> None:
     try:
         require_s3_extras()
     except ImportError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        missing = str(exc)
+    else:
+        return
+    pytest.fail(missing, pytrace=False)  # out of the except: the message, no chain
 
 
 def _require_asyncio(name: str) -> None:
