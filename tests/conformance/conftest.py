@@ -9,7 +9,7 @@ skipping), so the storage checks are the middleware checks too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,6 @@ from hybridbuffer_async.middleware import Encryption, Gzip, Middleware, Zstd
 from hybridbuffer_async.storage import FileStorage, MemoryStorage, Storage, StorageReader
 from hybridbuffer_async.storage.base import StorageWriter
 from hybridbuffer_async.testing import STREAMING_CONFIG, LeakChecker, LeakError, s3_client
-
-from ..redis.conftest import RedisServer
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -194,18 +192,3 @@ async def stream_client(embedded_s3_endpoint: str) -> AsyncIterator[Any]:
     """A client that can stream a body of unknown length (``upload="stream"``)."""
     async with s3_client(embedded_s3_endpoint, **STREAMING_CONFIG) as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def conformance_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-async def redis_client(conformance_redis: RedisServer) -> AsyncIterator[Redis]:
-    client = conformance_redis.client()
-    yield client
-    await client.aclose()

@@ -1,0 +1,59 @@
+"""LeakChecker on its own, as a test runner other than pytest would use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from hybridbuffer_async import HybridBuffer
+from hybridbuffer_async.storage import FileStorage
+from hybridbuffer_async.testing import LeakChecker, LeakError
+
+
+async def leave(buf: HybridBuffer, path: Path, error: BaseException | None = None) -> None:
+    """Inside a checker: leave *buf* open and a file in *path*; raise *error*."""
+    try:
+        async with LeakChecker() as leaks:
+            leaks.watch_directory(path)
+            (path / "left.txt").write_bytes(b"x")
+            await leaks.watch_buffer(buf).write(b"spilled")
+            if error is not None:
+                raise error
+    finally:
+        (path / "left.txt").unlink()
+
+
+async def test_a_clean_exit_raises_naming_what_is_left(tmp_path: Path) -> None:
+    buf = HybridBuffer(1, storage=FileStorage(tmp_path))
+    with pytest.raises(LeakError) as info:
+        await leave(buf, tmp_path)
+    assert info.value.leaks == [
+        "buffer left open: <HybridBuffer spilled size=7 unread=7>",
+        f"file left: {tmp_path / 'left.txt'}",
+    ]
+    assert buf.closed
+
+
+async def test_an_error_in_the_block_is_raised_as_it_is_and_buffers_closed(
+    tmp_path: Path,
+) -> None:
+    buf, error = HybridBuffer(1, storage=FileStorage(tmp_path)), ZeroDivisionError()
+    with pytest.raises(ZeroDivisionError) as info:
+        await leave(buf, tmp_path, error)
+    assert info.value is error
+    assert buf.closed
+
+
+async def test_redis_keys_are_matched_by_their_literal_prefix(redis_client: Redis) -> None:
+    await redis_client.set("app[1]*:a", b"x")  # glob characters in the prefix itself
+    await redis_client.set("app1:b", b"x")  # what the prefix would match as a pattern
+    try:
+        checker = LeakChecker()
+        checker.watch_redis(redis_client, "app[1]*:")
+        with pytest.raises(LeakError) as info:
+            await checker.check()
+        assert info.value.leaks == ["Redis key left: app[1]*:a"]
+    finally:
+        await redis_client.delete("app[1]*:a", "app1:b")
