@@ -56,7 +56,9 @@ class LeakChecker:
     """
 
     def __init__(self) -> None:
-        self._tasks_before = {task.id for task in anyio.get_running_tasks()}
+        # Keyed by coroutine, and holding it: a task's id is its address, which a task
+        # created later may get once this one is freed.
+        self._tasks_before = {id(task.coro): task for task in anyio.get_running_tasks()}
         self._buffers: list[HybridBuffer] = []
         self._directories: list[Path] = []
         self._s3: list[tuple[S3Client, str, str]] = []
@@ -137,7 +139,7 @@ class LeakChecker:
 
     def _tasks_left(self) -> list[str]:
         current = anyio.get_current_task().id
-        tasks = [t for t in anyio.get_running_tasks() if t.id not in self._tasks_before]
+        tasks = [t for t in anyio.get_running_tasks() if id(t.coro) not in self._tasks_before]
         return [
             f"task still running: {task.name!r} ({what})"
             for task in tasks

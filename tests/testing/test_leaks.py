@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,28 @@ async def test_redis_keys_are_matched_by_their_literal_prefix(redis_client: Redi
         assert info.value.leaks == ["Redis key left: app[1]*:a"]
     finally:
         await redis_client.delete("app[1]*:a", "app1:b")
+
+
+async def test_a_task_at_the_address_of_a_finished_one_is_still_found() -> None:
+    """A fixture makes its checker in a task that ends at once; a task the test starts
+    may then be given the same address, which is what a task's id is."""
+
+    async def make() -> tuple[LeakChecker, int]:
+        return LeakChecker(), id(asyncio.current_task())
+
+    for _ in range(100):
+        checker, freed = await asyncio.create_task(make())
+        await asyncio.sleep(0)  # the loop lets go of the finished task
+        left = asyncio.create_task(asyncio.Event().wait(), name="left")
+        if id(left) == freed:
+            break
+        left.cancel()
+        await asyncio.wait([left])
+    else:
+        pytest.fail("no new task took a finished task's address")
+    try:
+        with pytest.raises(LeakError, match="task still running: 'left'"):
+            await checker.check()
+    finally:
+        left.cancel()
+        await asyncio.wait([left])

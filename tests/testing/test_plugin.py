@@ -177,7 +177,10 @@ def test_s3_fixtures_without_the_extras_name_the_extra_to_install(
     async def test_buffers_need_no_s3(hybrid_buffer):
         await hybrid_buffer.write(b"still fine")
     """
-    result = run_suite(pytester, "auto", tests)
+    # In a process of its own: this one has moto imported, and serving.
+    pytester.makeini(INI.format(mode="auto"))
+    pytester.makepyfile(test_user=HEADER.format(marks="") + textwrap.dedent(tests))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     hint = 'pip install "hybridbuffer-async[[]testing]"'  # [[] is a literal [ to fnmatch
     result.stdout.fnmatch_lines(
