@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import anyio.pytest_plugin as anyio_plugin
+import moto.moto_server.werkzeug_app  # noqa: F401 - once here, not once per suite run
 import pytest
 
 import hybridbuffer_async.testing.plugin
