@@ -14,9 +14,10 @@ from hybridbuffer_async.storage import FileStorage
 from .model import SEQUENCES_RUN
 from .redis.conftest import RedisServer
 
-# The testing plugin comes through its entry point (listing it here too would register
-# it twice); pytester runs users' suites with it in tests/testing.
-pytest_plugins = ["pytester"]
+# The testing plugin is loaded here, once coverage has started: pyproject.toml blocks
+# its entry point (which would load it before, and a second time). pytester runs users'
+# suites with it in tests/testing, where it does come through the entry point.
+pytest_plugins = ["pytester", "hybridbuffer_async.testing.plugin"]
 
 _sequences: dict[str, int] = {}
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage import FileStorage
-from hybridbuffer_async.testing import LeakChecker, LeakError
+from hybridbuffer_async.testing import LeakChecker, LeakError, embedded_s3_process, s3_client
 
 
 async def leave(buf: HybridBuffer, path: Path, error: BaseException | None = None) -> None:
@@ -83,3 +83,23 @@ async def test_a_task_at_the_address_of_a_finished_one_is_still_found() -> None:
     finally:
         left.cancel()
         await asyncio.wait([left])
+
+
+async def test_a_watch_that_cannot_be_listed_is_reported(embedded_s3_endpoint: str) -> None:
+    no_retry = {"max_attempts": 1, "mode": "standard"}
+    async with s3_client(embedded_s3_endpoint, retries=no_retry) as client:
+        checker = LeakChecker()
+        checker.watch_s3(client, "some-bucket", prefix="uploads/")
+    with pytest.raises(LeakError, match=r"could not list s3://some-bucket/uploads/: "):
+        await checker.check()  # the client is closed by now
+
+
+async def test_the_embedded_s3_runs_in_a_child_process_too() -> None:
+    with embedded_s3_process() as endpoint:
+        assert endpoint.startswith("http://127.0.0.1:")
+        async with s3_client(endpoint) as client:
+            await client.create_bucket(Bucket="elsewhere")
+            await client.put_object(Bucket="elsewhere", Key="k", Body=b"served")
+            got = await client.get_object(Bucket="elsewhere", Key="k")
+            async with got["Body"] as body:
+                assert await body.read() == b"served"
