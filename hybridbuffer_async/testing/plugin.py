@@ -76,9 +76,11 @@ def _on_the_tests_runner(
 ) -> tuple[Any, Any, Any]:
     """Make the async generator function *body* a fixture that runs in the test's loop.
 
-    pytest-asyncio in strict mode runs only the fixtures it marked, anyio's plugin only
-    unmarked ones, and each in a loop of its own: so *body* becomes two private fixtures,
-    and a public one that picks the right one for the test at hand.
+    pytest-asyncio runs a fixture it marked in a loop of its own, also for a test that
+    anyio's plugin runs when its hook happens to wrap anyio's (plugins are called in the
+    order they were installed in), and in strict mode leaves an unmarked one alone. So
+    *body* becomes a marked and an unmarked private fixture, and a public one picks the
+    one for the test at hand.
 
     :return: the public fixture, the anyio one, the pytest-asyncio one (``None`` without
         pytest-asyncio); bind all three to module names, where pytest finds fixtures
@@ -92,7 +94,7 @@ def _on_the_tests_runner(
         fixture_name = f"_hybridbuffer_{name}_{runner}"
         if runner == "anyio":
             return pytest.fixture(name=fixture_name)(func)
-        if pytest_asyncio is None:  # pragma: no cover - the test extra has it
+        if pytest_asyncio is None:  # pragma: no cover - the testing extra has it
             return None
         return pytest_asyncio.fixture(name=fixture_name)(func)
 
