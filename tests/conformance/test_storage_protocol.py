@@ -25,7 +25,8 @@ from .conftest import KiB, MiB, Subject
 
 #: Read sizes taken in turn: a byte at a time, odd sizes, more than a batch.
 READ_SIZES = (1, 7, 64 * KiB + 1, MiB)
-#: The object of the read-side checks: past 1 MiB, the size of most internal batches.
+#: The size of the objects that are read back: past 1 MiB, the size of most internal
+#: batches (objects that must cross an S3 part are the subject's ``large``).
 READ_OBJECT = MiB + MiB // 4 + 1
 
 
@@ -193,7 +194,7 @@ async def test_remove_is_idempotent_and_a_missing_object_is_not_an_error(
     storage = subject.storage()
     kept = payload(1000, 7)
     keep = await write_object(storage, [kept])
-    gone = await write_object(storage, pieces(payload(subject.large, 8), 256 * KiB + 1))
+    gone = await write_object(storage, pieces(payload(READ_OBJECT, 8), 256 * KiB + 1))
     await storage.remove(gone)
     await storage.remove(gone)
     await storage.remove("no-such-object")
@@ -208,7 +209,7 @@ async def test_remove_is_idempotent_and_a_missing_object_is_not_an_error(
 async def test_aclose_removes_finished_and_unfinished_objects(subject: Subject) -> None:
     storage = subject.storage()
     first = await write_object(storage, [payload(1000, 9)])
-    await write_object(storage, pieces(payload(subject.large, 10), 256 * KiB + 1))
+    await write_object(storage, pieces(payload(READ_OBJECT, 10), 256 * KiB + 1))
     reader = await storage.open_reader(first)
     assert await reader.read(10) == payload(1000, 9)[:10]
     _, writer = await storage.create_writer()
