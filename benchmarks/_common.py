@@ -13,7 +13,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,8 @@ def finish(
 def s3_unavailable() -> str | None:
     """Why the S3 benchmarks cannot run here, or ``None`` if they can."""
     try:
-        import hybridbuffer_async._embedded_s3
-        import hybridbuffer_async.storage.s3  # noqa: F401
+        import hybridbuffer_async.storage.s3
+        import hybridbuffer_async.testing  # noqa: F401
     except ImportError as exc:
         return f"S3 benchmarks skipped: the S3 backend cannot be imported ({exc})"
     return None
@@ -144,34 +144,14 @@ def s3_unavailable() -> str | None:
 BUCKET = "bench-bucket"
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server() -> contextlib.AbstractContextManager[str]:
     """Serve moto's S3 from *another* process (its memory and CPU are not ours).
 
-    :return: (yields) the endpoint URL
+    :return: a context manager yielding the endpoint URL
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hybridbuffer_async._embedded_s3"],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the moto server did not start")
-        yield url
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    from hybridbuffer_async.testing import embedded_s3_process
+
+    return embedded_s3_process()
 
 
 def run_child(script: str, *args: str) -> dict[str, Any]:

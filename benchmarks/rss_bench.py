@@ -50,8 +50,8 @@ async def _storage(backend: str, url: str) -> AsyncIterator[Any]:
     if backend == "file":
         yield FileStorage()
         return
-    from hybridbuffer_async._embedded_s3 import STREAMING_CONFIG, s3_client
     from hybridbuffer_async.storage.s3 import S3Storage
+    from hybridbuffer_async.testing import STREAMING_CONFIG, s3_client
 
     config = STREAMING_CONFIG if backend == "stream" else {}
     async with s3_client(url, **config) as client:

@@ -61,7 +61,7 @@ async def _one(client: Any, mode: str | None, chunks: list[bytes], payload: byte
 
 
 async def child(url: str, size: int, repeat: int) -> dict[str, Any]:
-    from hybridbuffer_async._embedded_s3 import STREAMING_CONFIG, s3_client
+    from hybridbuffer_async.testing import STREAMING_CONFIG, s3_client
 
     block = os.urandom(64 * KiB)
     chunks = [i.to_bytes(8, "big") + block[8:] for i in range(size // len(block))]

@@ -20,6 +20,7 @@ inside the endpoint (``await buf.write_to(sink)``; for a known-length S3 ``put_o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from fastapi import FastAPI, Request
@@ -71,12 +72,15 @@ def create_app(
         buf = HybridBuffer(threshold, storage=storage)
         try:
             digest = hashlib.sha256()
-            async for chunk in request.stream():
-                if buf.size + len(chunk) > max_size:
-                    await buf.aclose()
-                    return JSONResponse({"detail": "upload too large"}, status_code=413)
-                digest.update(chunk)
-                await buf.write(chunk)
+            # aclosing: a refusal leaves the loop early, and the body's async generator
+            # would otherwise be finalized later, by a stray task.
+            async with contextlib.aclosing(request.stream()) as body:
+                async for chunk in body:
+                    if buf.size + len(chunk) > max_size:
+                        await buf.aclose()
+                        return JSONResponse({"detail": "upload too large"}, status_code=413)
+                    digest.update(chunk)
+                    await buf.write(chunk)
         except BaseException:
             await buf.aclose()  # a failed or cancelled upload leaves nothing behind
             raise

@@ -12,10 +12,10 @@ import logging
 import os
 
 from hybridbuffer_async import HybridBuffer
-from hybridbuffer_async._embedded_s3 import embedded_s3, s3_client
 from hybridbuffer_async.middleware import Zstd
 from hybridbuffer_async.storage import Progress
 from hybridbuffer_async.storage.s3 import S3Storage
+from hybridbuffer_async.testing import embedded_s3, s3_client
 
 MiB = 1024 * 1024
 BUCKET = "observe-demo"

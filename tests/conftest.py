@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from hybridbuffer_async.storage import FileStorage
 
 from .model import SEQUENCES_RUN
+from .redis.conftest import RedisServer
+
+# The testing plugin is loaded here, once coverage has started: pyproject.toml blocks
+# its entry point (which would load it before, and a second time). pytester runs users'
+# suites with it in tests/testing, where it does come through the entry point.
+pytest_plugins = ["pytester", "hybridbuffer_async.testing.plugin"]
 
 _sequences: dict[str, int] = {}
 
@@ -74,3 +81,19 @@ def _is_spool_file(fd: int, spool_dir: Path) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}").startswith(str(spool_dir))
     except OSError:
         return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the session (tests/redis has its own)."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = redis_server.client()
+    yield client
+    await client.aclose()

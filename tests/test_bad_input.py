@@ -17,11 +17,11 @@ from aiobotocore.session import get_session
 from redis.asyncio import Redis
 
 from hybridbuffer_async import BufferClosedError, HybridBuffer
-from hybridbuffer_async._embedded_s3 import DUMMY_CREDENTIALS, s3_client
 from hybridbuffer_async.middleware import Encryption, Gzip, Zstd
 from hybridbuffer_async.storage import FileStorage
 from hybridbuffer_async.storage.redis import RedisStorage
 from hybridbuffer_async.storage.s3 import S3Storage
+from hybridbuffer_async.testing import DUMMY_CREDENTIALS, s3_client
 
 Call = Callable[[HybridBuffer], Awaitable[Any]]
 

@@ -20,7 +20,8 @@ that keeps it after returning must copy it."""
 
 @runtime_checkable
 class StorageWriter(Protocol):
-    """Writes one object from start to end."""
+    """Writes one object from start to end. Once it is closed or aborted, :meth:`write`
+    raises (a :class:`~hybridbuffer_async.HybridBufferError`)."""
 
     async def write(self, data: Bytes) -> None:
         """Append *data* (borrowed for the duration of the call).
@@ -70,13 +71,17 @@ class Storage(Protocol):
         """Open a finished object for reading from byte *offset*.
 
         :param key: a key returned by :meth:`create_writer`, whose writer was closed
-        :param offset: where to start, in bytes from the start of the object
+        :param offset: where to start, in bytes from the start of the object; at or past
+            the end, the reader is at the end
         :return: a reader positioned at *offset*
-        :raises StorageError: if the backend failed
+        :raises StorageError: if the object was removed (here or on its first read), or
+            the backend failed
         """
 
     async def remove(self, key: str) -> None:
         """Delete one object. Removing a missing object is not an error.
+
+        Close the object's readers first: what one reads after the removal is undefined.
 
         :raises StorageError: if the backend failed
         """

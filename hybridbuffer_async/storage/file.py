@@ -235,6 +235,15 @@ class _FileWriter:
         self._inflight_size = 0
         self._written = 0  # bytes the OS has taken
         self._progress = ProgressReporter(backend._on_progress, "file", key, None)
+        # Once "closed" or "aborted", writes are refused: after an abort the descriptor
+        # number may already belong to another object's file.
+        self._done = ""
+
+    def _check(self, operation: str) -> None:
+        if self._done:
+            raise StorageError(
+                f"the writer is {self._done}", backend="file", operation=operation, key=self._key
+            )
 
     async def _drain(self) -> None:
         fut, self._inflight = self._inflight, None
@@ -257,6 +266,7 @@ class _FileWriter:
         self._inflight_size = sum(map(len, parts))
 
     async def write(self, data: Bytes) -> None:
+        self._check("write")
         n = len(data)
         if n >= _BY_REFERENCE:
             if self._small:
@@ -271,13 +281,18 @@ class _FileWriter:
             self._start(self._take())
 
     async def close(self) -> None:
+        if self._done == "closed":
+            return
+        self._check("close")
         await self._drain()
         if self._size:
             self._start(self._take())
             await self._drain()
+        self._done = "closed"
         await self._progress(self._written, done=True)
 
     async def abort(self) -> None:
+        self._done = "aborted"
         self._take()
         self._inflight = None  # remove() waits for it before closing the file
         await self._backend.remove(self._key)

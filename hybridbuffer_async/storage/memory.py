@@ -56,14 +56,20 @@ class _MemoryWriter:
     def __init__(self, backend: _MemoryBackend, key: str) -> None:
         self._backend = backend
         self._key = key
+        self._done = ""  # "closed" or "aborted": the object takes no more writes
 
     async def write(self, data: Bytes) -> None:
+        if self._done:
+            raise StorageError(
+                f"the writer is {self._done}", backend="memory", operation="write", key=self._key
+            )
         self._backend.objects[self._key] += data
 
     async def close(self) -> None:
-        pass
+        self._done = self._done or "closed"
 
     async def abort(self) -> None:
+        self._done = "aborted"
         await self._backend.remove(self._key)
 
 
