@@ -21,7 +21,8 @@ from hybridbuffer_async.middleware import Encryption, Gzip, Zstd
 from hybridbuffer_async.storage import FileStorage
 from hybridbuffer_async.storage.redis import RedisStorage
 from hybridbuffer_async.storage.s3 import S3Storage
-from hybridbuffer_async.testing import DUMMY_CREDENTIALS, s3_client
+from hybridbuffer_async.testing import s3_client
+from hybridbuffer_async.testing._s3 import DUMMY_CREDENTIALS
 
 Call = Callable[[HybridBuffer], Awaitable[Any]]
 
