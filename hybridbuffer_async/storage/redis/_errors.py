@@ -1,0 +1,103 @@
+"""One place where redis-py, socket and timeout errors become :class:`StorageError`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    MovedError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+
+from ...errors import StorageError
+
+__all__ = ["BACKEND", "mapped"]
+
+BACKEND = "redis"
+
+
+def _cluster_reply(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
+    """The code and an explanation of a cluster's answer, or ``None`` for other errors.
+
+    redis-py strips the code from these replies (``MOVED 3999 host:port`` reads
+    ``3999 host:port``), so it is put back by type. Subclasses first: a MOVED is an ASK.
+    """
+    if isinstance(exc, MovedError):
+        where = f"slot {exc.slot_id} is served by {exc.host}:{exc.port}"
+        if cluster:
+            return "MOVED", f"{where}; the client gave up following the redirections"
+        return "MOVED", (
+            f"{where}: this server is a Redis Cluster node; pass a "
+            "redis.asyncio.cluster.RedisCluster client instead of redis.asyncio.Redis"
+        )
+    if isinstance(exc, AskError):
+        return "ASK", (
+            f"slot {exc.slot_id} is migrating to {exc.host}:{exc.port}; "
+            "the client gave up following the redirections"
+        )
+    if isinstance(exc, TryAgainError):
+        return "TRYAGAIN", (
+            "the object's keys are split by a slot migration in progress; "
+            "read again once the migration is done"
+        )
+    if isinstance(exc, ClusterDownError):
+        return "CLUSTERDOWN", f"the cluster is down (a slot has no serving node): {exc}"
+    if isinstance(exc, OutOfMemoryError):
+        return "OOM", str(exc)
+    if isinstance(exc, ReadOnlyError):
+        return "READONLY", str(exc)
+    return None
+
+
+@contextlib.contextmanager
+def mapped(operation: str, key: str | None = None, *, cluster: bool = False) -> Iterator[None]:
+    """Turn redis-py, socket and timeout errors into :class:`StorageError`, cause chained.
+
+    :param cluster: whether the client is a cluster client (it changes what a MOVED means)
+    """
+    try:
+        yield
+    except ResponseError as exc:  # the server answered with an error: keep its code
+        explained = _cluster_reply(exc, cluster)
+        if explained is None:
+            message = str(exc)
+            first = message.split(" ", 1)[0]
+            explained = (first if first.isupper() else type(exc).__name__), message
+        code, message = explained
+        raise StorageError(
+            message, backend=BACKEND, operation=operation, key=key, code=code
+        ) from exc
+    except TimeoutError as exc:  # our own bound (asyncio.timeout) ran out
+        raise StorageError(
+            "no answer within the timeout",
+            backend=BACKEND,
+            operation=operation,
+            key=key,
+            code="timeout",
+        ) from exc
+    except ClusterError as exc:  # redis-py's own: out of redirections and retries
+        raise StorageError(
+            "the cluster kept redirecting the command (MOVED, ASK) or answering TRYAGAIN until"
+            f" the client gave up ({exc}); a slot migration in progress? Try again once it is"
+            " done",
+            backend=BACKEND,
+            operation=operation,
+            key=key,
+            code=type(exc).__name__,
+        ) from exc
+    except (RedisError, OSError) as exc:
+        raise StorageError(
+            str(exc) or type(exc).__name__,
+            backend=BACKEND,
+            operation=operation,
+            key=key,
+            code=type(exc).__name__,
+        ) from exc
