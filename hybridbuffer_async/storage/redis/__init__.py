@@ -14,20 +14,23 @@ the client's memory. Fixed chunks are written several per pipeline (one round tr
 batch, not per chunk) and read back a batch at a time with ``MGET``.
 
 Every key is written with the expiry (``PX``), so a process that dies without cleaning up
-leaves nothing behind for longer than *expiration*.
+leaves nothing behind for longer than *expiration*; :func:`sweep_redis` removes such
+leftovers sooner.
 
 Modules: ``_config`` (the factory and its checks), ``_names`` (key layout), ``_errors``
 (redis-py errors to :class:`~hybridbuffer_async.StorageError`), ``_backend`` (one
-buffer's storage, deletion), ``_writer``, ``_reader``.
+buffer's storage, deletion), ``_writer``, ``_reader``, ``_sweep``.
 """
 
 from __future__ import annotations
 
 from ._config import DEFAULT_BATCH_CHUNKS, DEFAULT_CHUNK_SIZE, DEFAULT_EXPIRATION, RedisStorage
+from ._sweep import sweep_redis
 
 __all__ = [
     "DEFAULT_BATCH_CHUNKS",
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_EXPIRATION",
     "RedisStorage",
+    "sweep_redis",
 ]
