@@ -9,10 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
 
 from hybridbuffer_async import StorageError
 from hybridbuffer_async.storage import Storage, StorageReader, StorageWriter
 from hybridbuffer_async.storage.redis import RedisStorage
+from hybridbuffer_async.storage.redis._errors import mapped
 
 from .helpers import (
     AnyRedis,
@@ -428,6 +430,38 @@ async def test_server_error_keeps_its_code(client: AnyRedis) -> None:
         await storage.open_reader(key)
     assert info.value.code == "WRONGTYPE"
     await storage.aclose()
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "words"),
+    [
+        (MovedError("3999 127.0.0.1:7001"), "MOVED", "slot 3999 is served by 127.0.0.1:7001"),
+        (AskError("3999 127.0.0.1:7001"), "ASK", "slot 3999 is migrating to 127.0.0.1:7001"),
+        (TryAgainError("Multiple keys request during rehashing"), "TRYAGAIN", "migration"),
+        (ClusterDownError("The cluster is down"), "CLUSTERDOWN", "The cluster is down"),
+    ],
+)
+def test_cluster_replies_keep_their_code_and_say_what_happened(
+    reply: Exception, code: str, words: str
+) -> None:
+    """redis-py strips these codes from the message; the mapping puts them back."""
+    with pytest.raises(StorageError) as info, mapped("read", "k", cluster=True):
+        raise reply
+    assert info.value.code == code
+    assert words in str(info.value)
+    assert info.value.__cause__ is reply
+
+
+async def test_a_full_server_is_an_oom_storage_error(own_redis_server: RedisServer) -> None:
+    client = own_redis_server.client()
+    await client.config_set("maxmemory", 2 * 1024 * 1024)  # and the default: noeviction
+    storage = RedisStorage(client, chunk_size=64 * 1024)()
+    _, writer = await storage.create_writer()
+    with pytest.raises(StorageError) as info:
+        await writer.write(payload(4 * 1024 * 1024))
+    assert (info.value.operation, info.value.code) == ("write", "OOM")
+    await storage.aclose()
+    await client.aclose()
 
 
 async def test_exhausted_connection_pool_raises_storage_error(

@@ -11,7 +11,6 @@ from redis.exceptions import (
     ClusterError,
     MovedError,
     OutOfMemoryError,
-    ReadOnlyError,
     RedisError,
     ResponseError,
     TryAgainError,
@@ -52,8 +51,6 @@ def _cluster_reply(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
         return "CLUSTERDOWN", f"the cluster is down (a slot has no serving node): {exc}"
     if isinstance(exc, OutOfMemoryError):
         return "OOM", str(exc)
-    if isinstance(exc, ReadOnlyError):
-        return "READONLY", str(exc)
     return None
 
 
