@@ -20,7 +20,7 @@ from .helpers import AnyRedis, all_keys, payload
 CS = 1024
 THRESHOLD = 2 * CS
 PIECE = payload(5 * CS + 7, seed=1)
-SMALL = payload(3 * CS, seed=2)
+SMALL = payload(7 * CS, seed=2)  # three batches: the phase spans several awaits
 
 
 def storage(client: AnyRedis) -> RedisStorage:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from redis.asyncio import Redis
 
 from hybridbuffer_async import HybridBuffer, StorageError
 from hybridbuffer_async.middleware import Zstd
@@ -161,6 +162,8 @@ async def test_an_abort_that_cannot_delete_leaves_the_report_to_aclose(
     await client.aclose()
 
 
-def test_on_progress_must_be_callable(client: AnyRedis) -> None:
+async def test_on_progress_must_be_callable() -> None:
+    client = Redis(port=1)  # never called
     with pytest.raises(TypeError, match="on_progress must be a callable"):
         RedisStorage(client, on_progress="print")  # type: ignore[arg-type]
+    await client.aclose()

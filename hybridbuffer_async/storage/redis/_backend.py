@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..._concurrency import shielded
 from ...errors import StorageError
 from ..base import StorageReader, StorageWriter
-from ._errors import BACKEND, mapped
+from ._errors import BACKEND, mapped, storage_error
 from ._names import chunk_key, meta_key, new_name
 from ._reader import RedisReader
 from ._writer import RedisWriter
@@ -46,14 +46,18 @@ def held_names() -> set[str]:
     return {name for backend in list(_live) for name in list(backend.objects)}
 
 
-def queue_unlinks(pipe: Any, keys: Sequence[str | bytes]) -> None:
+def queue_unlinks(pipe: Any, keys: Sequence[str | bytes]) -> int:
     """Queue ``UNLINK`` s of *keys*, all of one object (one slot), a batch per command.
 
     ``execute_command`` rather than ``pipe.unlink``: a cluster pipeline's ``unlink`` is a
     coroutine that takes one key, where a single node's queues the command.
+
+    :return: how many commands were queued
     """
-    for start in range(0, len(keys), _UNLINK_BATCH):
+    starts = range(0, len(keys), _UNLINK_BATCH)
+    for start in starts:
         pipe.execute_command("UNLINK", *keys[start : start + _UNLINK_BATCH])
+    return len(starts)
 
 
 @dataclass
@@ -67,8 +71,11 @@ class Held:
 
 @dataclass
 class _Failure:
+    """An object that could not be deleted."""
+
+    name: str
+    held: Held
     node: str | None  # "host:port" of the cluster node, None on a single node
-    held: dict[str, Held]
     error: StorageError
 
 
@@ -198,14 +205,29 @@ class RedisBackend:
             groups.setdefault(node.name if node is not None else None, []).append(name)
         return list(groups.items())
 
-    async def _unlink(self, operation: str, key: str | None, chunks: dict[str, int]) -> None:
-        async def run() -> None:
+    async def _unlink(
+        self, operation: str, key: str | None, chunks: dict[str, int]
+    ) -> dict[str, StorageError | None]:
+        """Delete the objects of *chunks* (name -> chunk count) in one pipeline.
+
+        :return: each object's failure, or ``None`` once its keys are gone
+        :raises StorageError: if the pipeline as a whole failed (no connection, timeout)
+        """
+        owners: list[str] = []  # the object of each command queued
+
+        async def run() -> list[Any]:
             async with self.client.pipeline(transaction=False) as pipe:
                 for name, n in chunks.items():
-                    queue_unlinks(pipe, [meta_key(name)] + [chunk_key(name, i) for i in range(n)])
-                await pipe.execute()
+                    keys = [meta_key(name)] + [chunk_key(name, i) for i in range(n)]
+                    owners.extend([name] * queue_unlinks(pipe, keys))
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+                return replies
 
-        await self.call(operation, key, run)
+        outcome: dict[str, StorageError | None] = dict.fromkeys(chunks)
+        for name, reply in zip(owners, await self.call(operation, key, run), strict=True):
+            if isinstance(reply, Exception) and outcome[name] is None:
+                outcome[name] = storage_error(reply, operation, name, cluster=self.cluster)
+        return outcome
 
     async def _delete(
         self, held: dict[str, Held], operation: str, key: str | None
@@ -228,16 +250,19 @@ class RedisBackend:
         )
         failures = []
         for (node, names), result in zip(groups, results, strict=True):
-            if isinstance(result, StorageError):
-                failures.append(_Failure(node, {n: held[n] for n in names}, result))
-            elif isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, StorageError):
                 raise result
-            else:
-                for n in names:
-                    self.objects.pop(n, None)
-                    logger.debug(
-                        "deleted Redis keys %s:* (%d chunks and the metadata)", n, held[n].chunks
-                    )
+            for name in names:
+                error = result if isinstance(result, StorageError) else result[name]
+                if error is not None:
+                    failures.append(_Failure(name, held[name], node, error))
+                    continue
+                self.objects.pop(name, None)
+                logger.debug(
+                    "deleted Redis keys %s:* (%d chunks and the metadata)",
+                    name,
+                    held[name].chunks,
+                )
         return failures
 
     def _give_up(self, failures: list[_Failure]) -> StorageError | None:
@@ -248,33 +273,36 @@ class RedisBackend:
         """
         ttl = self.config.expiration_ms
         first: StorageError | None = None
+        reported: set[object] = set()  # one report per cluster node, or per distinct error
         for failure in failures:
+            name, code = failure.name, failure.error.code
+            if not failure.held.written:
+                logger.info(
+                    "could not delete Redis keys %s:* [%s]; no write to them was"
+                    " acknowledged, so they may not exist; any that do expire within %d ms",
+                    name,
+                    code,
+                    ttl,
+                )
+                continue
             cli = "redis-cli"
             if failure.node is not None:
                 host, _, port = failure.node.rpartition(":")
                 cli = f"redis-cli -h {host} -p {port}"
-            for name, held in failure.held.items():
-                if held.written:
-                    logger.warning(
-                        "could not delete Redis keys %s:* [%s]; they expire within %d ms, or"
-                        " delete them by hand: %s --scan --pattern '%s:*' | xargs %s unlink",
-                        name,
-                        failure.error.code,
-                        ttl,
-                        cli,
-                        name,
-                        cli,
-                    )
-                else:
-                    logger.info(
-                        "could not delete Redis keys %s:* [%s]; no write to them was"
-                        " acknowledged, so they may not exist; any that do expire within %d ms",
-                        name,
-                        failure.error.code,
-                        ttl,
-                    )
-            if not any(held.written for held in failure.held.values()):
+            logger.warning(
+                "could not delete Redis keys %s:* [%s]; they expire within %d ms, or"
+                " delete them by hand: %s --scan --pattern '%s:*' | xargs %s unlink",
+                name,
+                code,
+                ttl,
+                cli,
+                name,
+                cli,
+            )
+            source = failure.node if failure.node is not None else id(failure.error)
+            if source in reported:
                 continue
+            reported.add(source)
             where = "" if failure.node is None else f"on cluster node {failure.node}"
             if first is None:
                 first = failure.error

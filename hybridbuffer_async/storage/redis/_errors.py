@@ -18,7 +18,7 @@ from redis.exceptions import (
 
 from ...errors import StorageError
 
-__all__ = ["BACKEND", "mapped"]
+__all__ = ["BACKEND", "mapped", "storage_error"]
 
 BACKEND = "redis"
 
@@ -54,47 +54,43 @@ def _cluster_reply(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
     return None
 
 
-@contextlib.contextmanager
-def mapped(operation: str, key: str | None = None, *, cluster: bool = False) -> Iterator[None]:
-    """Turn redis-py, socket and timeout errors into :class:`StorageError`, cause chained.
-
-    :param cluster: whether the client is a cluster client (it changes what a MOVED means)
-    """
-    try:
-        yield
-    except ResponseError as exc:  # the server answered with an error: keep its code
+def _explain(exc: BaseException, cluster: bool) -> tuple[str, str]:
+    """The code and the message of a redis-py, socket or timeout error."""
+    if isinstance(exc, ResponseError):  # the server answered with an error: keep its code
         explained = _cluster_reply(exc, cluster)
         if explained is None:
             message = str(exc)
             first = message.split(" ", 1)[0]
             explained = (first if first.isupper() else type(exc).__name__), message
-        code, message = explained
-        raise StorageError(
-            message, backend=BACKEND, operation=operation, key=key, code=code
-        ) from exc
-    except TimeoutError as exc:  # our own bound (asyncio.timeout) ran out
-        raise StorageError(
-            "no answer within the timeout",
-            backend=BACKEND,
-            operation=operation,
-            key=key,
-            code="timeout",
-        ) from exc
-    except ClusterError as exc:  # redis-py's own: out of redirections and retries
-        raise StorageError(
+        return explained
+    if isinstance(exc, TimeoutError):  # our own bound (asyncio.timeout) ran out
+        return "timeout", "no answer within the timeout"
+    if isinstance(exc, ClusterError):  # redis-py's own: out of redirections and retries
+        return type(exc).__name__, (
             "the cluster kept redirecting the command (MOVED, ASK) or answering TRYAGAIN until"
             f" the client gave up ({exc}); a slot migration in progress? Try again once it is"
-            " done",
-            backend=BACKEND,
-            operation=operation,
-            key=key,
-            code=type(exc).__name__,
-        ) from exc
-    except (RedisError, OSError) as exc:
-        raise StorageError(
-            str(exc) or type(exc).__name__,
-            backend=BACKEND,
-            operation=operation,
-            key=key,
-            code=type(exc).__name__,
-        ) from exc
+            " done"
+        )
+    return type(exc).__name__, str(exc) or type(exc).__name__
+
+
+def storage_error(
+    exc: BaseException, operation: str, key: str | None = None, *, cluster: bool = False
+) -> StorageError:
+    """*exc* (a redis-py, socket or timeout error) as a :class:`StorageError`, cause set.
+
+    :param cluster: whether the client is a cluster client (it changes what a MOVED means)
+    """
+    code, message = _explain(exc, cluster)
+    error = StorageError(message, backend=BACKEND, operation=operation, key=key, code=code)
+    error.__cause__ = exc
+    return error
+
+
+@contextlib.contextmanager
+def mapped(operation: str, key: str | None = None, *, cluster: bool = False) -> Iterator[None]:
+    """Raise what :func:`storage_error` makes of redis-py, socket and timeout errors."""
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise storage_error(exc, operation, key, cluster=cluster) from exc
