@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    ResponseError,
+    TryAgainError,
+)
 
 from hybridbuffer_async import StorageError
 from hybridbuffer_async.storage import Storage, StorageReader, StorageWriter
@@ -434,19 +440,32 @@ async def test_server_error_keeps_its_code(client: AnyRedis) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "code", "words"),
+    ("reply", "cluster", "code", "words"),
     [
-        (MovedError("3999 127.0.0.1:7001"), "MOVED", "slot 3999 is served by 127.0.0.1:7001"),
-        (AskError("3999 127.0.0.1:7001"), "ASK", "slot 3999 is migrating to 127.0.0.1:7001"),
-        (TryAgainError("Multiple keys request during rehashing"), "TRYAGAIN", "migration"),
-        (ClusterDownError("The cluster is down"), "CLUSTERDOWN", "The cluster is down"),
+        (MovedError("3999 127.0.0.1:7001"), True, "MOVED", "slot 3999 is served by 127.0.0.1:7001"),
+        (AskError("3999 127.0.0.1:7001"), True, "ASK", "slot 3999 is migrating to 127.0.0.1:7001"),
+        (TryAgainError("Multiple keys request during rehashing"), True, "TRYAGAIN", "migration"),
+        (ClusterDownError("The cluster is down"), True, "CLUSTERDOWN", "The cluster is down"),
+        # As redis-py 5 hands a single-node client a pipeline's MOVED: a plain error.
+        (
+            ResponseError("Command # 1 (SET k) of pipeline caused error: MOVED 3999 h:7001"),
+            False,
+            "MOVED",
+            "pass a redis.asyncio.cluster.RedisCluster client",
+        ),
+        (
+            ResponseError("Command # 2 (HSET m) of pipeline caused error: WRONGTYPE Operation"),
+            False,
+            "WRONGTYPE",
+            "WRONGTYPE Operation",
+        ),
     ],
 )
-def test_cluster_replies_keep_their_code_and_say_what_happened(
-    reply: Exception, code: str, words: str
+def test_server_replies_keep_their_code_and_say_what_happened(
+    reply: Exception, cluster: bool, code: str, words: str
 ) -> None:
-    """redis-py strips these codes from the message; the mapping puts them back."""
-    with pytest.raises(StorageError) as info, mapped("read", "k", cluster=True):
+    """redis-py strips some codes from the message, or prefixes it: the code is put back."""
+    with pytest.raises(StorageError) as info, mapped("read", "k", cluster=cluster):
         raise reply
     assert info.value.code == code
     assert words in str(info.value)

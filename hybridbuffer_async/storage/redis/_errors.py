@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from redis.exceptions import (
@@ -23,25 +24,45 @@ __all__ = ["BACKEND", "mapped", "storage_error"]
 BACKEND = "redis"
 
 
-def _cluster_reply(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
-    """The code and an explanation of a cluster's answer, or ``None`` for other errors.
+#: A redirection as Redis words it; some redis-py versions pass it on as a plain error.
+_REDIRECT = re.compile(r"\b(MOVED|ASK) (\d+) (\S+):(\d+)")
 
-    redis-py strips the code from these replies (``MOVED 3999 host:port`` reads
-    ``3999 host:port``), so it is put back by type. Subclasses first: a MOVED is an ASK.
+
+def _redirect(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
+    """The code and an explanation of a MOVED or ASK reply, or ``None``."""
+    if isinstance(exc, AskError):  # a MOVED is an ASK too
+        code = "MOVED" if isinstance(exc, MovedError) else "ASK"
+        slot, where = exc.slot_id, f"{exc.host}:{exc.port}"
+    elif match := _REDIRECT.search(str(exc)):
+        code, slot, where = match[1], int(match[2]), f"{match[3]}:{match[4]}"
+    else:
+        return None
+    if code == "ASK":
+        return code, (
+            f"slot {slot} is migrating to {where}; the client gave up following the redirections"
+        )
+    if cluster:
+        return (
+            code,
+            f"slot {slot} is served by {where}; the client gave up following the redirections",
+        )
+    return code, (
+        f"slot {slot} is served by {where}: this server is a Redis Cluster node; pass a "
+        "redis.asyncio.cluster.RedisCluster client instead of redis.asyncio.Redis"
+    )
+
+
+def _server_reply(exc: ResponseError, cluster: bool) -> tuple[str, str]:
+    """The code and an explanation of an error Redis answered with.
+
+    redis-py strips the code from the replies it has a class for (``MOVED 3999 host:port``
+    reads ``3999 host:port``), so it is put back by class; other replies keep it as their
+    first word, after the command a pipeline names (``Command # 2 (...) of pipeline caused
+    error: WRONGTYPE ...``).
     """
-    if isinstance(exc, MovedError):
-        where = f"slot {exc.slot_id} is served by {exc.host}:{exc.port}"
-        if cluster:
-            return "MOVED", f"{where}; the client gave up following the redirections"
-        return "MOVED", (
-            f"{where}: this server is a Redis Cluster node; pass a "
-            "redis.asyncio.cluster.RedisCluster client instead of redis.asyncio.Redis"
-        )
-    if isinstance(exc, AskError):
-        return "ASK", (
-            f"slot {exc.slot_id} is migrating to {exc.host}:{exc.port}; "
-            "the client gave up following the redirections"
-        )
+    explained = _redirect(exc, cluster)
+    if explained is not None:
+        return explained
     if isinstance(exc, TryAgainError):
         return "TRYAGAIN", (
             "the object's keys are split by a slot migration in progress; "
@@ -51,18 +72,15 @@ def _cluster_reply(exc: ResponseError, cluster: bool) -> tuple[str, str] | None:
         return "CLUSTERDOWN", f"the cluster is down (a slot has no serving node): {exc}"
     if isinstance(exc, OutOfMemoryError):
         return "OOM", str(exc)
-    return None
+    message = str(exc)
+    first = message.rpartition("caused error: ")[2].split(" ", 1)[0]
+    return (first if first.isupper() else type(exc).__name__), message
 
 
 def _explain(exc: BaseException, cluster: bool) -> tuple[str, str]:
     """The code and the message of a redis-py, socket or timeout error."""
     if isinstance(exc, ResponseError):  # the server answered with an error: keep its code
-        explained = _cluster_reply(exc, cluster)
-        if explained is None:
-            message = str(exc)
-            first = message.split(" ", 1)[0]
-            explained = (first if first.isupper() else type(exc).__name__), message
-        return explained
+        return _server_reply(exc, cluster)
     if isinstance(exc, TimeoutError):  # our own bound (asyncio.timeout) ran out
         return "timeout", "no answer within the timeout"
     if isinstance(exc, ClusterError):  # redis-py's own: out of redirections and retries
