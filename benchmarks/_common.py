@@ -115,7 +115,7 @@ def machine() -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "versions": {
             d: _version(d)
-            for d in ("hybridbuffer-async", "anyio", "aiobotocore", "botocore", "moto")
+            for d in ("hybridbuffer-async", "anyio", "aiobotocore", "botocore", "moto", "redis")
         },
     }
 

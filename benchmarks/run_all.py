@@ -2,10 +2,11 @@
 
     python benchmarks/run_all.py [--quick] [--skip-middleware]
 
-P1, P2, P4 (``local_bench.py``), P3 (``s3_bench.py``), P5 (``rss_bench.py``) and the
-middleware benchmark (``middleware_bench.py``, at a reduced size), then the report: every
-figure, each target against its measured ratio, and the machine it ran on. ``--quick``
-shrinks everything for a smoke run (its figures are not meant to be published).
+P1, P2, P4 (``local_bench.py``), P3 (``s3_bench.py``), P5 (``rss_bench.py``), P6
+(``redis_bench.py``) and the middleware benchmark (``middleware_bench.py``, at a reduced
+size), then the report: every figure, each target against its measured ratio, and the
+machine it ran on. ``--quick`` shrinks everything for a smoke run (its figures are not
+meant to be published).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import local_bench
+import redis_bench
 import rss_bench
 import s3_bench
 from _common import ROOT, machine
@@ -331,6 +333,29 @@ def report(r: dict[str, Any], images: list[str]) -> str:
         f"{local['p4']['n']:,} writes of the same 64-byte `bytes`.",
         "",
     ]
+    p6 = r["redis"]
+    rows = [
+        [kind, f"{x['mib_s']:.0f}", f"{x['write_mib_s']:.0f}", f"{x['read_mib_s']:.0f}",
+         f"{x['rss_peak_mib']:.0f}", f"{x['added_mib']:.0f}",
+         ", ".join(str(round(m)) for m in x["node_added_mib"])]
+        for kind, x in p6["best"].items()
+    ]  # fmt: skip
+    parts += [
+        f"## P6 — Redis, one node against a three-master cluster, {p6['size_mib']} MiB",
+        "",
+        "Each run a fresh process: the payload in 64 KiB writes (default 2 MiB threshold, "
+        "`RedisStorage` defaults), read back in 1 MiB reads; the two topologies interleaved, "
+        f"best of {p6['repeat']}, the highest peak RSS. *Redis MiB per node* is the growth of "
+        "each node's `used_memory` with the buffer full.",
+        "",
+        _table(
+            ["", "MiB/s", "write MiB/s", "read MiB/s", "peak RSS", "added", "Redis MiB per node"],
+            rows,
+        ),
+        "",
+        f"Cluster / single node throughput: {p6['cluster_vs_single']:.2f}x.",
+        "",
+    ]
     if r.get("middleware"):
         parts += [
             "## Middleware",
@@ -351,6 +376,7 @@ def report(r: dict[str, Any], images: list[str]) -> str:
         "python benchmarks/local_bench.py   # P1, P2, P4",
         "python benchmarks/s3_bench.py      # P3",
         "python benchmarks/rss_bench.py     # P5",
+        "python benchmarks/redis_bench.py   # P6",
         "```",
         "",
     ]
@@ -374,6 +400,8 @@ def main() -> None:
         [8, 16] if q else list(rss_bench.SIZES_MIB), list(rss_bench.BACKENDS)
     )
     rss_bench.print_report(result["rss"])
+    result["redis"] = redis_bench.run(16 if q else 256, 1 if q else 3)
+    redis_bench.print_report(result["redis"])
     if not args.skip_middleware:
         result["middleware"] = run_middleware(8 if q else 32, 1 if q else 2)
         print(result["middleware"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import redis
 from aiobotocore.session import get_session
 from redis.asyncio import Redis
 
@@ -197,6 +198,12 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
     ("RedisStorage(None)", lambda c: RedisStorage(None), ValueError, "client must be"),
     ("RedisStorage(object())", lambda c: RedisStorage(object()), TypeError, "client must be"),
     (
+        "RedisStorage(redis.Redis())",
+        lambda c: RedisStorage(redis.Redis(port=1)),
+        TypeError,
+        "that is the synchronous client",
+    ),
+    (
         "RedisStorage(Redis(decode_responses=True))",
         lambda c: RedisStorage(c.decoding_redis),
         ValueError,
@@ -207,6 +214,12 @@ STORAGE_ROWS: list[tuple[str, Callable[[Clients], Any], type[Exception], str]] =
         lambda c: RedisStorage(c.redis, key_prefix=""),
         ValueError,
         "key_prefix must not be empty",
+    ),
+    (
+        'RedisStorage(client, key_prefix="a{b}")',
+        lambda c: RedisStorage(c.redis, key_prefix="a{b}"),
+        ValueError,
+        "key_prefix must not contain",
     ),
     (
         "RedisStorage(client, key_prefix=1)",

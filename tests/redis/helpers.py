@@ -1,12 +1,16 @@
-"""Shared helpers of the Redis tests."""
+"""Shared helpers of the Redis tests; each works on a single node and on a cluster."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from hybridbuffer_async.storage.base import Storage
+
+AnyRedis: TypeAlias = Redis | RedisCluster
 
 
 def payload(n: int, seed: int = 0) -> bytes:
@@ -14,9 +18,40 @@ def payload(n: int, seed: int = 0) -> bytes:
     return bytes((i * 7 + seed) % 251 for i in range(n))
 
 
-async def all_keys(client: Redis) -> list[bytes]:
-    """Every key on the server, sorted."""
-    return sorted(k for k in await client.keys("*") if isinstance(k, bytes))
+def _every_node(client: AnyRedis) -> dict[str, Any]:
+    """Keyword arguments that send a command to every node of a cluster."""
+    return {"target_nodes": RedisCluster.ALL_NODES} if isinstance(client, RedisCluster) else {}
+
+
+async def all_keys(client: AnyRedis, pattern: str = "*") -> list[bytes]:
+    """Every key matching *pattern*, counted on every node, sorted."""
+    keys = await client.keys(pattern, **_every_node(client))
+    return sorted(k for k in keys if isinstance(k, bytes))
+
+
+async def flush(client: AnyRedis) -> None:
+    """Empty every node."""
+    await client.flushall(**_every_node(client))
+
+
+async def pause(client: AnyRedis, ms: int) -> None:
+    """Make every node hold writes for *ms* (``CLIENT PAUSE ... WRITE``)."""
+    await client.client_pause(ms, all=False, **_every_node(client))
+
+
+async def unpause(client: AnyRedis) -> None:
+    await client.client_unpause(**_every_node(client))
+
+
+async def reset_stats(client: AnyRedis) -> None:
+    await client.config_resetstat(**_every_node(client))
+
+
+async def command_calls(client: AnyRedis, command: str) -> int:
+    """Calls of *command* since :func:`reset_stats`, summed over every node."""
+    stats = await client.info("commandstats", **_every_node(client))
+    per_node = stats.values() if isinstance(client, RedisCluster) else [stats]
+    return sum(int(s.get(f"cmdstat_{command}", {}).get("calls", 0)) for s in per_node)
 
 
 async def write_object(storage: Storage, data: bytes, piece: int | None = None) -> str:
@@ -40,10 +75,12 @@ async def read_object(storage: Storage, key: str, offset: int = 0, n: int = 1 <<
     return b"".join(parts)
 
 
-async def wait_until_empty(client: Redis) -> list[bytes]:
-    """Wait up to 2 s for background deletion; return the keys left."""
-    for _ in range(200):
-        if not await all_keys(client):
+async def wait_until_empty(
+    client: AnyRedis, pattern: str = "*", within: float = 2.0
+) -> list[bytes]:
+    """Poll for deletion or expiry, for about *within* seconds; return the keys left."""
+    for _ in range(int(within * 100)):
+        if not await all_keys(client, pattern):
             break
         await asyncio.sleep(0.01)
-    return await all_keys(client)
+    return await all_keys(client, pattern)

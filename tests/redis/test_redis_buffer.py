@@ -7,20 +7,19 @@ import gc
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from hybridbuffer_async import HybridBuffer, StorageError
 from hybridbuffer_async.storage.redis import RedisStorage
 
-from .conftest import RedisServer
-from .helpers import all_keys, payload, wait_until_empty
+from .helpers import AnyRedis, all_keys, pause, payload, unpause, wait_until_empty
+from .servers import RedisServer
 
 CS = 16
 THRESHOLD = 10
 SIZES = [THRESHOLD, THRESHOLD + 1, CS - 1, CS, CS + 1, 2 * CS, 2 * CS + 1, 4 * CS + 7, 500]
 
 
-def buffer(client: Redis, **kwargs: object) -> HybridBuffer:
+def buffer(client: AnyRedis, **kwargs: object) -> HybridBuffer:
     options: dict[str, object] = {"chunk_size": CS, "batch_chunks": 2, **kwargs}
     storage = RedisStorage(client, **options)  # type: ignore[arg-type]
     return HybridBuffer(threshold=THRESHOLD, storage=storage)
@@ -28,7 +27,7 @@ def buffer(client: Redis, **kwargs: object) -> HybridBuffer:
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("piece", [1, 5, CS, 1000])
-async def test_round_trip_through_the_buffer(client: Redis, size: int, piece: int) -> None:
+async def test_round_trip_through_the_buffer(client: AnyRedis, size: int, piece: int) -> None:
     data = payload(size)
     async with buffer(client) as buf:
         for start in range(0, size, piece):
@@ -38,7 +37,7 @@ async def test_round_trip_through_the_buffer(client: Redis, size: int, piece: in
     assert await all_keys(client) == []
 
 
-async def test_small_reads_through_the_buffer_keep_every_byte(client: Redis) -> None:
+async def test_small_reads_through_the_buffer_keep_every_byte(client: AnyRedis) -> None:
     data = payload(6 * CS + 5)
     async with buffer(client) as buf:
         await buf.write(data)
@@ -48,7 +47,7 @@ async def test_small_reads_through_the_buffer_keep_every_byte(client: Redis) -> 
         assert b"".join(parts) == data
 
 
-async def test_write_after_read_in_storage_keeps_every_byte(client: Redis) -> None:
+async def test_write_after_read_in_storage_keeps_every_byte(client: AnyRedis) -> None:
     first, second, third = payload(3 * CS + 1), payload(2 * CS, seed=1), payload(40, seed=2)
     async with buffer(client) as buf:
         await buf.write(first)
@@ -61,7 +60,7 @@ async def test_write_after_read_in_storage_keeps_every_byte(client: Redis) -> No
         assert await buf.read() == first + second + third
 
 
-async def test_rewind_reads_everything_again(client: Redis) -> None:
+async def test_rewind_reads_everything_again(client: AnyRedis) -> None:
     data = payload(5 * CS + 3)
     async with buffer(client) as buf:
         await buf.write(data)
@@ -73,14 +72,14 @@ async def test_rewind_reads_everything_again(client: Redis) -> None:
         assert await buf.read() == data[2 * CS + 1 :]
 
 
-async def test_readline_across_chunks(client: Redis) -> None:
+async def test_readline_across_chunks(client: AnyRedis) -> None:
     lines = [b"a" * 20 + b"\n", b"b" * 3 + b"\n", b"c" * 40 + b"\n", b"tail"]
     async with buffer(client) as buf:
         await buf.write(b"".join(lines))
         assert [await buf.readline() for _ in lines] == lines
 
 
-async def test_truncate_in_storage_drops_removed_objects(client: Redis) -> None:
+async def test_truncate_in_storage_drops_removed_objects(client: AnyRedis) -> None:
     data = payload(4 * CS)
     async with buffer(client) as buf:
         await buf.write(data)
@@ -92,7 +91,7 @@ async def test_truncate_in_storage_drops_removed_objects(client: Redis) -> None:
         assert len({name.rsplit(b":", 1)[0] for name in keys}) == 1
 
 
-async def test_reset_leaves_no_keys(client: Redis) -> None:
+async def test_reset_leaves_no_keys(client: AnyRedis) -> None:
     async with buffer(client) as buf:
         await buf.write(payload(5 * CS))
         await buf.read(3)
@@ -105,7 +104,7 @@ async def test_reset_leaves_no_keys(client: Redis) -> None:
     assert await all_keys(client) == []
 
 
-async def test_aclose_leaves_no_keys_with_an_open_writer_and_reader(client: Redis) -> None:
+async def test_aclose_leaves_no_keys_with_an_open_writer_and_reader(client: AnyRedis) -> None:
     buf = buffer(client)
     await buf.write(payload(9 * CS))
     await buf.read(CS)  # a reader with a batch read ahead
@@ -116,7 +115,7 @@ async def test_aclose_leaves_no_keys_with_an_open_writer_and_reader(client: Redi
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
-async def test_every_key_of_a_buffer_has_the_expiry(client: Redis) -> None:
+async def test_every_key_of_a_buffer_has_the_expiry(client: AnyRedis) -> None:
     async with buffer(client, expiration=120) as buf:
         await buf.write(payload(5 * CS))
         await buf.read(1)
@@ -128,7 +127,7 @@ async def test_every_key_of_a_buffer_has_the_expiry(client: Redis) -> None:
 
 
 @pytest.mark.parametrize("steps", range(0, 40, 3))
-async def test_cancellation_mid_write_leaves_no_keys(client: Redis, steps: int) -> None:
+async def test_cancellation_mid_write_leaves_no_keys(client: AnyRedis, steps: int) -> None:
     buf = buffer(client)
 
     async def source() -> AsyncIterator[bytes]:
@@ -145,22 +144,22 @@ async def test_cancellation_mid_write_leaves_no_keys(client: Redis, steps: int) 
     assert await all_keys(client) == []
 
 
-async def test_cancellation_while_a_flush_waits_on_redis_leaves_no_keys(client: Redis) -> None:
+async def test_cancellation_while_a_flush_waits_on_redis_leaves_no_keys(client: AnyRedis) -> None:
     buf = buffer(client)
     await buf.write(payload(5 * CS))
-    await client.client_pause(5000, all=False)
+    await pause(client, 5000)
     task = asyncio.ensure_future(buf.write(payload(4 * CS)))
     await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.sleep(0.05)
-    await client.client_unpause()
+    await unpause(client)
     with pytest.raises(asyncio.CancelledError):
         await task
     await buf.aclose()
     assert await all_keys(client) == []
 
 
-async def test_cancellation_mid_read_leaves_no_keys_or_tasks(client: Redis) -> None:
+async def test_cancellation_mid_read_leaves_no_keys_or_tasks(client: AnyRedis) -> None:
     buf = buffer(client)
     await buf.write(payload(20 * CS))
     task = asyncio.ensure_future(buf.read())
@@ -175,7 +174,7 @@ async def test_cancellation_mid_read_leaves_no_keys_or_tasks(client: Redis) -> N
 
 
 @pytest.mark.parametrize("steps", range(0, 12, 2))
-async def test_cancelled_read_in_storage_consumes_nothing(client: Redis, steps: int) -> None:
+async def test_cancelled_read_in_storage_consumes_nothing(client: AnyRedis, steps: int) -> None:
     data = payload(20 * CS)
     async with buffer(client) as buf:
         await buf.write(data)
@@ -193,7 +192,7 @@ async def test_cancelled_read_in_storage_consumes_nothing(client: Redis, steps: 
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
-async def test_buffers_sharing_a_client_keep_their_data(client: Redis) -> None:
+async def test_buffers_sharing_a_client_keep_their_data(client: AnyRedis) -> None:
     async def one(i: int) -> bytes:
         async with buffer(client) as buf:
             for piece in range(6):
@@ -212,7 +211,7 @@ def collect(holder: list[HybridBuffer]) -> None:
     gc.collect()
 
 
-async def test_garbage_collected_buffer_deletes_its_keys(client: Redis) -> None:
+async def test_garbage_collected_buffer_deletes_its_keys(client: AnyRedis) -> None:
     holder = [buffer(client)]
     await holder[0].write(payload(5 * CS))
     assert await all_keys(client)
@@ -239,7 +238,7 @@ async def test_server_stopped_mid_write_raises_storage_error(
     await client.aclose()
 
 
-async def test_default_chunk_size_round_trip(client: Redis) -> None:
+async def test_default_chunk_size_round_trip(client: AnyRedis) -> None:
     data = payload(3 * 1024 * 1024 + 17)
     storage = RedisStorage(client)
     async with HybridBuffer(threshold=64 * 1024, storage=storage) as buf:

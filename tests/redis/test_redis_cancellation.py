@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from redis.asyncio import Redis
-
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage.redis import RedisStorage
 
 from ..checkpoints import Phase, cancel_at_every_await
-from .helpers import all_keys, payload
+from .helpers import AnyRedis, all_keys, payload
 
 CS = 1024
 THRESHOLD = 2 * CS
 PIECE = payload(5 * CS + 7, seed=1)
-SMALL = payload(3 * CS, seed=2)
+SMALL = payload(7 * CS, seed=2)  # three batches: the phase spans several awaits
 
 
-def storage(client: Redis) -> RedisStorage:
+def storage(client: AnyRedis) -> RedisStorage:
     return RedisStorage(client, chunk_size=CS, batch_chunks=2)
 
 
@@ -50,7 +48,7 @@ async def workload(buf: HybridBuffer, phase: Phase) -> None:
     await buf.aclose()
 
 
-async def test_cancellation_at_every_await_leaves_no_key_behind(client: Redis) -> None:
+async def test_cancellation_at_every_await_leaves_no_key_behind(client: AnyRedis) -> None:
     factory = storage(client)
 
     async def setup() -> HybridBuffer:
@@ -70,7 +68,7 @@ async def test_cancellation_at_every_await_leaves_no_key_behind(client: Redis) -
         assert run.by_phase().get(name), f"no cancellation landed in {name!r}"
 
 
-async def test_aclose_cancelled_at_any_step_still_leaves_no_key_behind(client: Redis) -> None:
+async def test_aclose_cancelled_at_any_step_still_leaves_no_key_behind(client: AnyRedis) -> None:
     factory = storage(client)
     steps, later = 1, 2  # 1, 2, 3, 5, 8, ... loop iterations into aclose()
     cancelled = 0

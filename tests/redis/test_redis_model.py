@@ -1,7 +1,9 @@
-"""Random call sequences against a bytearray model, over a real redis-server.
+"""Random call sequences against a bytearray model, over a real single node and cluster.
 
 Each sequence gets its own client (in its own event loop) and key prefix; when the buffer
-is closed no key under that prefix may remain.
+is closed no key under that prefix may remain on any node. The cluster runs a third of
+the sequences of the single node: its round trips cost as much, and what differs there
+(where keys live) shows in every sequence.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from hybridbuffer_async.storage import StorageFactory
 from hybridbuffer_async.storage.redis import RedisStorage
 
 from ..model import StorageContext, run_machine
-from .conftest import RedisServer
+from .helpers import all_keys
+from .servers import Topology
 
 MIDDLEWARE: dict[str, Callable[[], Sequence[Middleware]]] = {
     "none": tuple,
@@ -25,17 +28,19 @@ MIDDLEWARE: dict[str, Callable[[], Sequence[Middleware]]] = {
 }
 #: Small chunks: objects of many chunk keys, reads across chunk and batch boundaries.
 CHUNK_SIZE = 64
+#: Share of the profile's sequences per configuration.
+SHARE = {"single": 1.0, "cluster": 1 / 3}
 
 
-def redis_storage(server: RedisServer) -> StorageContext:
+def redis_storage(topology: Topology) -> StorageContext:
     @asynccontextmanager
     async def context() -> AsyncIterator[StorageFactory]:
-        client = server.client()
+        client = topology.client()
         prefix = f"model:{uuid.uuid4().hex[:12]}"
         try:
             yield RedisStorage(client, key_prefix=prefix, chunk_size=CHUNK_SIZE, batch_chunks=3)
             # The buffer is closed: nothing of it may remain.
-            assert await client.keys(f"{prefix}:*") == [], "keys left behind"
+            assert await all_keys(client, f"{prefix}:*") == [], "keys left behind"
         finally:
             await client.aclose()
 
@@ -45,6 +50,7 @@ def redis_storage(server: RedisServer) -> StorageContext:
 @pytest.mark.parametrize("threshold", [1, 100, 4096])
 @pytest.mark.parametrize("middleware", sorted(MIDDLEWARE))
 def test_redis_buffer_matches_bytearray_model(
-    redis_server: RedisServer, middleware: str, threshold: int
+    topology: Topology, middleware: str, threshold: int
 ) -> None:
-    run_machine(threshold, redis_storage(redis_server), MIDDLEWARE[middleware])
+    storage = redis_storage(topology)
+    run_machine(threshold, storage, MIDDLEWARE[middleware], share=SHARE[topology.kind])

@@ -9,20 +9,31 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from hybridbuffer_async import StorageError
 from hybridbuffer_async.storage import Storage, StorageReader, StorageWriter
 from hybridbuffer_async.storage.redis import RedisStorage
 
-from .conftest import RedisServer
-from .helpers import all_keys, payload, read_object, wait_until_empty, write_object
+from .helpers import (
+    AnyRedis,
+    all_keys,
+    command_calls,
+    flush,
+    pause,
+    payload,
+    read_object,
+    reset_stats,
+    unpause,
+    wait_until_empty,
+    write_object,
+)
+from .servers import Topology
 
 CS = 16  # chunk size of most tests: boundaries are easy to hit
 SIZES = [0, 1, CS - 1, CS, CS + 1, 2 * CS - 1, 2 * CS, 2 * CS + 1, 4 * CS, 5 * CS + 3, 300]
 
 
-def small(client: Redis, **kwargs: object) -> Storage:
+def small(client: AnyRedis, **kwargs: object) -> Storage:
     options: dict[str, object] = {"chunk_size": CS, "batch_chunks": 2, **kwargs}
     return RedisStorage(client, **options)()  # type: ignore[arg-type]
 
@@ -32,7 +43,7 @@ def small(client: Redis, **kwargs: object) -> Storage:
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("piece", [None, 1, 7, CS])
-async def test_round_trip_around_chunk_boundaries(client: Redis, size: int, piece: int) -> None:
+async def test_round_trip_around_chunk_boundaries(client: AnyRedis, size: int, piece: int) -> None:
     storage = small(client)
     data = payload(size)
     key = await write_object(storage, data, piece)
@@ -41,7 +52,7 @@ async def test_round_trip_around_chunk_boundaries(client: Redis, size: int, piec
 
 
 @pytest.mark.parametrize("n", [1, 5, CS, CS + 1, 1000])
-async def test_read_returns_at_most_n_bytes(client: Redis, n: int) -> None:
+async def test_read_returns_at_most_n_bytes(client: AnyRedis, n: int) -> None:
     storage = small(client)
     data = payload(5 * CS + 3)
     key = await write_object(storage, data)
@@ -50,7 +61,7 @@ async def test_read_returns_at_most_n_bytes(client: Redis, n: int) -> None:
 
 
 @pytest.mark.parametrize("offset", [0, 1, CS - 1, CS, CS + 1, 3 * CS, 5 * CS + 2, 5 * CS + 3])
-async def test_reading_from_an_offset_starts_there(client: Redis, offset: int) -> None:
+async def test_reading_from_an_offset_starts_there(client: AnyRedis, offset: int) -> None:
     storage = small(client)
     data = payload(5 * CS + 3)
     key = await write_object(storage, data)
@@ -58,7 +69,7 @@ async def test_reading_from_an_offset_starts_there(client: Redis, offset: int) -
     await storage.aclose()
 
 
-async def test_memoryview_and_bytearray_writes_are_copied(client: Redis) -> None:
+async def test_memoryview_and_bytearray_writes_are_copied(client: AnyRedis) -> None:
     storage = small(client)
     key, writer = await storage.create_writer()
     scratch = bytearray(payload(CS + 5))
@@ -71,7 +82,7 @@ async def test_memoryview_and_bytearray_writes_are_copied(client: Redis) -> None
     await storage.aclose()
 
 
-async def test_objects_of_one_storage_stay_apart(client: Redis) -> None:
+async def test_objects_of_one_storage_stay_apart(client: AnyRedis) -> None:
     storage = small(client)
     keys = [await write_object(storage, payload(40 + i, seed=i)) for i in range(3)]
     for i, key in enumerate(keys):
@@ -82,10 +93,10 @@ async def test_objects_of_one_storage_stay_apart(client: Redis) -> None:
 # -- layout, batching, expiry ------------------------------------------------------------
 
 
-async def test_keys_are_chunks_plus_one_metadata_hash(client: Redis) -> None:
+async def test_keys_are_chunks_plus_one_metadata_hash(client: AnyRedis) -> None:
     storage = small(client, key_prefix="myapp:temp")
     key = await write_object(storage, payload(5 * CS + 3))
-    assert re.fullmatch(r"myapp:temp:\d{10}-[0-9a-f]{16}", key)
+    assert re.fullmatch(r"myapp:temp:\{\d{10}-[0-9a-f]{16}\}", key)
     expected = sorted([f"{key}:{i}".encode() for i in range(6)] + [f"{key}:meta".encode()])
     assert await all_keys(client) == expected
     meta = await client.hgetall(f"{key}:meta")
@@ -94,7 +105,7 @@ async def test_keys_are_chunks_plus_one_metadata_hash(client: Redis) -> None:
     await storage.aclose()
 
 
-async def test_writes_reach_redis_a_full_batch_at_a_time(client: Redis) -> None:
+async def test_writes_reach_redis_a_full_batch_at_a_time(client: AnyRedis) -> None:
     storage = small(client, batch_chunks=3)
     _, writer = await storage.create_writer()
     await writer.write(payload(3 * CS - 1))
@@ -109,7 +120,7 @@ async def test_writes_reach_redis_a_full_batch_at_a_time(client: Redis) -> None:
 
 
 async def test_one_large_write_goes_out_one_pipeline_per_batch(
-    client: Redis, monkeypatch: pytest.MonkeyPatch
+    client: AnyRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipelines = 0
     real = client.pipeline
@@ -130,7 +141,7 @@ async def test_one_large_write_goes_out_one_pipeline_per_batch(
 
 
 async def test_a_writer_that_sent_nothing_is_dropped_without_a_round_trip(
-    client: Redis, monkeypatch: pytest.MonkeyPatch
+    client: AnyRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = small(client)
     _, writer = await storage.create_writer()
@@ -140,18 +151,17 @@ async def test_a_writer_that_sent_nothing_is_dropped_without_a_round_trip(
     await storage.aclose()
 
 
-async def test_reads_fetch_a_batch_of_chunks_per_round_trip(client: Redis) -> None:
+async def test_reads_fetch_a_batch_of_chunks_per_round_trip(client: AnyRedis) -> None:
     storage = small(client, batch_chunks=4)
     data = payload(10 * CS)
     key = await write_object(storage, data)
-    await client.config_resetstat()
+    await reset_stats(client)
     assert await read_object(storage, key, n=1) == data
-    stats = await client.info("commandstats")
-    assert stats["cmdstat_mget"]["calls"] == 3  # 10 chunks, 4 per MGET
+    assert await command_calls(client, "mget") == 3  # 10 chunks, 4 per MGET
     await storage.aclose()
 
 
-async def test_every_key_has_the_expiry(client: Redis) -> None:
+async def test_every_key_has_the_expiry(client: AnyRedis) -> None:
     storage = small(client, expiration=timedelta(minutes=10))
     _, writer = await storage.create_writer()
     await writer.write(payload(4 * CS))
@@ -168,7 +178,7 @@ async def test_every_key_has_the_expiry(client: Redis) -> None:
     await storage.aclose()
 
 
-async def test_expiration_accepts_seconds(client: Redis) -> None:
+async def test_expiration_accepts_seconds(client: AnyRedis) -> None:
     storage = small(client, expiration=90)
     await write_object(storage, payload(CS + 1))
     for name in await all_keys(client):
@@ -176,7 +186,7 @@ async def test_expiration_accepts_seconds(client: Redis) -> None:
     await storage.aclose()
 
 
-async def test_an_expired_object_raises_storage_error(client: Redis) -> None:
+async def test_an_expired_object_raises_storage_error(client: AnyRedis) -> None:
     storage = small(client, expiration=0.05)
     key = await write_object(storage, payload(CS + 1))
     await asyncio.sleep(0.2)
@@ -191,7 +201,7 @@ async def test_an_expired_object_raises_storage_error(client: Redis) -> None:
     await storage.aclose()
 
 
-async def test_a_missing_chunk_raises_storage_error(client: Redis) -> None:
+async def test_a_missing_chunk_raises_storage_error(client: AnyRedis) -> None:
     storage = small(client)
     key = await write_object(storage, payload(6 * CS))
     await client.delete(f"{key}:4")
@@ -207,7 +217,7 @@ async def test_a_missing_chunk_raises_storage_error(client: Redis) -> None:
     await storage.aclose()
 
 
-async def test_a_damaged_chunk_raises_storage_error(client: Redis) -> None:
+async def test_a_damaged_chunk_raises_storage_error(client: AnyRedis) -> None:
     storage = small(client)
     key = await write_object(storage, payload(2 * CS))
     await client.set(f"{key}:0", b"short")
@@ -222,7 +232,7 @@ async def test_a_damaged_chunk_raises_storage_error(client: Redis) -> None:
 # -- cleanup -----------------------------------------------------------------------------
 
 
-async def test_remove_deletes_every_key_of_the_object(client: Redis) -> None:
+async def test_remove_deletes_every_key_of_the_object(client: AnyRedis) -> None:
     storage = small(client)
     keep = await write_object(storage, payload(3 * CS))
     gone = await write_object(storage, payload(5 * CS + 1))
@@ -233,7 +243,7 @@ async def test_remove_deletes_every_key_of_the_object(client: Redis) -> None:
     assert await all_keys(client) == []
 
 
-async def test_aclose_deletes_finished_and_unfinished_objects(client: Redis) -> None:
+async def test_aclose_deletes_finished_and_unfinished_objects(client: AnyRedis) -> None:
     storage = small(client)
     await write_object(storage, payload(3 * CS))
     _, writer = await storage.create_writer()
@@ -246,7 +256,7 @@ async def test_aclose_deletes_finished_and_unfinished_objects(client: Redis) -> 
         await storage.create_writer()
 
 
-async def test_abort_deletes_what_was_sent_and_is_idempotent(client: Redis) -> None:
+async def test_abort_deletes_what_was_sent_and_is_idempotent(client: AnyRedis) -> None:
     storage = small(client)
     _, writer = await storage.create_writer()
     await writer.write(payload(7 * CS))
@@ -259,7 +269,7 @@ async def test_abort_deletes_what_was_sent_and_is_idempotent(client: Redis) -> N
     await storage.aclose()
 
 
-async def test_abandon_deletes_keys_on_the_running_loop(client: Redis) -> None:
+async def test_abandon_deletes_keys_on_the_running_loop(client: AnyRedis) -> None:
     storage = small(client)
     await write_object(storage, payload(3 * CS))
     _, writer = await storage.create_writer()
@@ -268,7 +278,7 @@ async def test_abandon_deletes_keys_on_the_running_loop(client: Redis) -> None:
     assert await wait_until_empty(client) == []
 
 
-async def test_abandon_from_another_thread_deletes_on_the_storage_loop(client: Redis) -> None:
+async def test_abandon_from_another_thread_deletes_on_the_storage_loop(client: AnyRedis) -> None:
     storage = small(client)
     await write_object(storage, payload(3 * CS))
     thread = threading.Thread(target=storage.abandon)  # as a collection in a thread would
@@ -277,21 +287,21 @@ async def test_abandon_from_another_thread_deletes_on_the_storage_loop(client: R
     assert await wait_until_empty(client) == []
 
 
-def test_abandon_after_the_loop_closed_leaves_keys_to_expire(redis_server: RedisServer) -> None:
+def test_abandon_after_the_loop_closed_leaves_keys_to_expire(topology: Topology) -> None:
     async def write() -> Storage:
-        client = redis_server.client()
-        await client.flushdb()
+        client = topology.client()
+        await flush(client)
         storage = small(client, expiration=60)
         await write_object(storage, payload(3 * CS))
         await client.aclose()
         return storage
 
     async def check() -> list[int]:
-        client = redis_server.client()
+        client = topology.client()
         try:
             return [await client.pttl(name) for name in await all_keys(client)]
         finally:
-            await client.flushdb()
+            await flush(client)
             await client.aclose()
 
     storage = asyncio.run(write())
@@ -301,17 +311,17 @@ def test_abandon_after_the_loop_closed_leaves_keys_to_expire(redis_server: Redis
     assert all(0 < ttl <= 60_000 for ttl in ttls)
 
 
-async def test_cancelled_write_leaves_no_keys_after_abort(client: Redis) -> None:
+async def test_cancelled_write_leaves_no_keys_after_abort(client: AnyRedis) -> None:
     storage = small(client)
     _, writer = await storage.create_writer()
-    await client.client_pause(5000, all=False)  # writes wait: the flush is in flight
+    await pause(client, 5000)  # writes wait: the flush is in flight
     task = asyncio.ensure_future(writer.write(payload(10 * CS)))
     await asyncio.sleep(0.1)
     assert not task.done()
     task.cancel()
     await asyncio.sleep(0.1)
     assert not task.done()  # the round trip in flight is waited for, not torn
-    await client.client_unpause()
+    await unpause(client)
     with pytest.raises(asyncio.CancelledError):
         await task
     await writer.abort()
@@ -319,7 +329,7 @@ async def test_cancelled_write_leaves_no_keys_after_abort(client: Redis) -> None
     await storage.aclose()
 
 
-async def test_reader_closed_early_finishes_its_read_ahead(client: Redis) -> None:
+async def test_reader_closed_early_finishes_its_read_ahead(client: AnyRedis) -> None:
     storage = small(client)
     data = payload(20 * CS)
     key = await write_object(storage, data)
@@ -330,10 +340,10 @@ async def test_reader_closed_early_finishes_its_read_ahead(client: Redis) -> Non
     await storage.aclose()
 
 
-# -- names, errors, arguments ------------------------------------------------------------
+# -- names, concurrency, protocol --------------------------------------------------------
 
 
-async def test_key_names_are_unique_under_concurrency(client: Redis) -> None:
+async def test_key_names_are_unique_under_concurrency(client: AnyRedis) -> None:
     factory = RedisStorage(client, chunk_size=CS)
     storages = [factory() for _ in range(50)]
     created = await asyncio.gather(*(s.create_writer() for s in storages for _ in range(4)))
@@ -343,7 +353,7 @@ async def test_key_names_are_unique_under_concurrency(client: Redis) -> None:
     await asyncio.gather(*(s.aclose() for s in storages))
 
 
-async def test_concurrent_writers_on_one_client_keep_their_data(client: Redis) -> None:
+async def test_concurrent_writers_on_one_client_keep_their_data(client: AnyRedis) -> None:
     storage = small(client)
 
     async def one(i: int) -> bool:
@@ -356,7 +366,7 @@ async def test_concurrent_writers_on_one_client_keep_their_data(client: Redis) -
     assert await all_keys(client) == []
 
 
-async def test_backend_satisfies_the_storage_protocols(client: Redis) -> None:
+async def test_backend_satisfies_the_storage_protocols(client: AnyRedis) -> None:
     storage = small(client)
     assert isinstance(storage, Storage)
     assert storage.name == "redis"
@@ -368,116 +378,3 @@ async def test_backend_satisfies_the_storage_protocols(client: Redis) -> None:
     assert await reader.read(10) == b""
     await reader.aclose()
     await storage.aclose()
-
-
-async def test_server_stopped_mid_write_raises_storage_error(
-    own_redis_server: RedisServer, fast_failing_retry: object
-) -> None:
-    client = own_redis_server.client(retry=fast_failing_retry)
-    storage = RedisStorage(client, chunk_size=CS, batch_chunks=2, timeout=5)()
-    _, writer = await storage.create_writer()
-    await writer.write(payload(4 * CS))  # two batches in Redis
-    own_redis_server.stop()
-    with pytest.raises(StorageError) as info:
-        await writer.write(payload(2 * CS))
-    err = info.value
-    assert (err.backend, err.operation) == ("redis", "write")
-    assert err.key is not None
-    assert err.code == "ConnectionError"
-    assert err.__cause__ is not None
-    with pytest.raises(StorageError, match="earlier write failed"):
-        await writer.close()
-    with pytest.raises(StorageError):
-        await storage.aclose()
-    await client.aclose()
-
-
-async def test_unanswered_call_times_out_as_storage_error(
-    own_redis_server: RedisServer,
-) -> None:
-    client = own_redis_server.client()
-    storage = RedisStorage(client, chunk_size=CS, batch_chunks=1, timeout=0.3)()
-    _, writer = await storage.create_writer()
-    await client.client_pause(3000, all=False)
-    with pytest.raises(StorageError) as info:
-        await writer.write(payload(CS))
-    assert info.value.code == "timeout"
-    assert isinstance(info.value.__cause__, TimeoutError)
-    await client.client_unpause()
-    await storage.aclose()
-    assert await all_keys(client) == []
-    await client.aclose()
-
-
-async def test_server_error_keeps_its_code(client: Redis) -> None:
-    storage = small(client)
-    key = await write_object(storage, payload(CS))
-    await client.delete(f"{key}:meta")
-    await client.set(f"{key}:meta", b"not a hash")
-    with pytest.raises(StorageError) as info:
-        await storage.open_reader(key)
-    assert info.value.code == "WRONGTYPE"
-    await storage.aclose()
-
-
-async def test_exhausted_connection_pool_raises_storage_error(
-    redis_server: RedisServer,
-) -> None:
-    client = redis_server.client(max_connections=1)
-    storage = RedisStorage(client, chunk_size=CS, batch_chunks=1)()
-    _, writer = await storage.create_writer()
-    busy = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        with pytest.raises(StorageError) as info:
-            await writer.write(payload(CS))
-        assert info.value.code == "MaxConnectionsError"
-    finally:
-        await client.connection_pool.release(busy)
-    await storage.aclose()
-    await client.aclose()
-
-
-def test_none_client_is_refused() -> None:
-    with pytest.raises(ValueError, match="client"):
-        RedisStorage(None)  # type: ignore[arg-type]
-
-
-def test_non_client_is_refused() -> None:
-    with pytest.raises(TypeError, match="client"):
-        RedisStorage("redis://localhost")  # type: ignore[arg-type]
-
-
-async def test_decoding_client_is_refused(redis_server: RedisServer) -> None:
-    client = redis_server.client(decode_responses=True)
-    with pytest.raises(ValueError, match="decode_responses"):
-        RedisStorage(client)
-    await client.aclose()
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error"),
-    [
-        ({"chunk_size": 0}, ValueError),
-        ({"chunk_size": -1}, ValueError),
-        ({"chunk_size": 512 * 1024 * 1024 + 1}, ValueError),
-        ({"chunk_size": 1.5}, TypeError),
-        ({"chunk_size": True}, TypeError),
-        ({"batch_chunks": 0}, ValueError),
-        ({"expiration": 0}, ValueError),
-        ({"expiration": -5}, ValueError),
-        ({"expiration": timedelta(0)}, ValueError),
-        ({"expiration": float("inf")}, ValueError),
-        ({"expiration": "24h"}, TypeError),
-        ({"timeout": 0}, ValueError),
-        ({"timeout": -1.0}, ValueError),
-        ({"timeout": None}, TypeError),
-        ({"key_prefix": ""}, ValueError),
-        ({"key_prefix": b"x"}, TypeError),
-    ],
-)
-async def test_bad_arguments_are_refused_at_construction(
-    client: Redis, kwargs: dict[str, object], error: type[Exception]
-) -> None:
-    name = next(iter(kwargs))
-    with pytest.raises(error, match=name):
-        RedisStorage(client, **kwargs)  # type: ignore[arg-type]
