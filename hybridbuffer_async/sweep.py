@@ -11,11 +11,16 @@ From Python::
     orphans = await sweep_s3(client, "my-bucket", key_prefix="myapp/temp",
                              older_than=timedelta(hours=1), dry_run=True)
 
+    orphans = await sweep_redis(redis_client, key_prefix="myapp:spool",
+                                older_than=timedelta(hours=1))
+
 From a shell, with the AWS CLI's options and environment (``AWS_PROFILE``,
-``AWS_ENDPOINT_URL``...)::
+``AWS_ENDPOINT_URL``...) for S3, a Redis URL for Redis::
 
     python -m hybridbuffer_async.sweep s3 --bucket my-bucket --prefix myapp/temp \\
         --older-than 1h --dry-run
+    python -m hybridbuffer_async.sweep redis --url redis://localhost:6379/0 \\
+        --prefix myapp:spool --older-than 1h
 
 It prints one line per orphan (status, kind, key, when made, upload id or size, tab
 separated) and a summary on stderr; it exits with 1 if something could not be listed or
@@ -30,12 +35,26 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from .errors import StorageError
 from .storage._common import Orphan
 from .storage.s3._sweep import DEFAULT_AGE, sweep_s3
 
-__all__ = ["Orphan", "main", "parse_age", "sweep_s3"]
+if TYPE_CHECKING:
+    from .storage.redis import sweep_redis
+
+__all__ = ["Orphan", "main", "parse_age", "sweep_redis", "sweep_s3"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the Redis sweep needs the redis extra, the S3 one does not.
+    if name == "sweep_redis":
+        from .storage.redis import sweep_redis
+
+        return sweep_redis
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[smhdw])+|[0-9]+(?:\.[0-9]+)?")
@@ -106,9 +125,20 @@ def _parser() -> argparse.ArgumentParser:
     s3.add_argument("--region", help="the bucket's region")
     s3.set_defaults(run=_run_s3, where=lambda a: f"s3://{a.bucket}/{a.prefix.strip('/')}/")
 
-    # Another backend plugs in the same way: backends.add_parser("redis", parents=[common],
-    # ...) with the options that reach its store, and set_defaults(run=..., where=...)
-    # naming a function that returns the list of Orphan its sweep found.
+    redis = backends.add_parser(
+        "redis",
+        parents=[common],
+        help="keys of Redis objects, on one node or every master of a cluster",
+        description="Delete the keys of the objects that RedisStorage named under the"
+        " prefix, older than the age, that no buffer of this process holds.",
+    )
+    redis.add_argument(
+        "--url",
+        default="redis://localhost:6379/0",
+        help="the server, as redis-py's from_url takes it (default: %(default)s)",
+    )
+    redis.add_argument("--cluster", action="store_true", help="the URL is a Redis Cluster node")
+    redis.set_defaults(run=_run_redis, where=lambda a: f"{a.url} under {a.prefix}:")
     return parser
 
 
@@ -142,10 +172,28 @@ def _run_s3(args: argparse.Namespace) -> list[Orphan]:
         raise StorageError(str(exc), backend="s3", operation="connect") from exc
 
 
+def _run_redis(args: argparse.Namespace) -> list[Orphan]:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+    from .storage.redis import sweep_redis
+
+    async def sweep() -> list[Orphan]:
+        client = RedisCluster.from_url(args.url) if args.cluster else Redis.from_url(args.url)
+        try:
+            return await sweep_redis(
+                client, key_prefix=args.prefix, older_than=args.older_than, dry_run=args.dry_run
+            )
+        finally:
+            await client.aclose()
+
+    return asyncio.run(sweep())
+
+
 def _report(orphans: list[Orphan], args: argparse.Namespace) -> int:
     for o in orphans:
         status = "found" if args.dry_run else "removed" if o.removed else f"failed: {o.error}"
-        extra = o.upload_id if o.upload_id is not None else f"{o.size} bytes"
+        extra = o.upload_id or ("" if o.size is None else f"{o.size} bytes")
         made = o.created.strftime("%Y-%m-%dT%H:%M:%SZ")
         print("\t".join([status, o.kind, o.key, made, extra]))
     failed = sum(o.error is not None for o in orphans)

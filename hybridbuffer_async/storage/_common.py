@@ -133,9 +133,9 @@ def attach(first: BaseException, later: BaseException, doing: str = "") -> None:
 class Orphan:
     """Something a buffer left in storage, found by a sweep.
 
-    :ivar backend: the storage's name (``"s3"``)
-    :ivar kind: what it is: ``"object"`` or ``"multipart upload"`` (S3)
-    :ivar key: the object key
+    :ivar backend: the storage's name (``"s3"``, ``"redis"``)
+    :ivar kind: what it is: ``"object"`` or ``"multipart upload"`` (S3 only)
+    :ivar key: the object key (Redis: the object's name; its keys are ``{key}:*``)
     :ivar created: when the buffer made it: the unix time in its key, in UTC
     :ivar upload_id: the multipart upload's id (S3 uploads only)
     :ivar size: bytes stored, where the listing tells

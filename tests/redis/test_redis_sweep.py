@@ -81,11 +81,16 @@ async def test_sweep_removes_what_killed_processes_left_and_nothing_else(
     async with HybridBuffer(16, storage=storage) as live:
         await live.write(payload(100))  # spilled: an object this process still holds
         [held] = names_of(await all_keys(client, f"{PREFIX}:{{*")) - {young, *old}
-        assert await sweep_redis(client, key_prefix=PREFIX, older_than=3600, dry_run=True) == old
+        listed = await sweep_redis(client, key_prefix=PREFIX, older_than=3600, dry_run=True)
+        assert [o.key for o in listed] == old
+        assert not any(o.removed for o in listed)
         found = await sweep_redis(client, key_prefix=PREFIX, older_than=0, dry_run=True)
-        assert found == [*old, young]  # oldest first; the live buffer's object is not listed
+        # Oldest first; the live buffer's object is not listed.
+        assert [o.key for o in found] == [*old, young]
         assert names_of(await all_keys(client, f"{PREFIX}:{{*")) == {young, held, *old}
-        assert await sweep_redis(client, key_prefix=PREFIX, older_than=timedelta(0)) == found
+        removed = await sweep_redis(client, key_prefix=PREFIX, older_than=timedelta(0))
+        assert [o.key for o in removed] == [o.key for o in found]
+        assert all(o.removed and o.backend == "redis" for o in removed)
         assert names_of(await all_keys(client, f"{PREFIX}:{{*")) == {held}
         assert await live.read() == payload(100)
     for key in others:
@@ -110,3 +115,36 @@ async def test_sweep_refuses_bad_arguments_before_any_call(
     with pytest.raises(error, match=words):
         await sweep_redis(client, **kwargs)  # type: ignore[arg-type]
     await client.aclose()
+
+
+async def test_the_command_line_lists_then_removes_what_killed_processes_left(
+    topology: Topology, client: AnyRedis
+) -> None:
+    await spill_in_a_killed_process(topology)
+    [left] = names_of(await all_keys(client, f"{PREFIX}:*"))
+    node = topology if isinstance(topology, RedisServer) else topology.nodes[0]
+    url = f"redis://{node.host}:{node.port}/0"
+    cluster = ["--cluster"] if isinstance(client, RedisCluster) else []
+
+    async def sweep(*flags: str) -> tuple[str, str]:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "hybridbuffer_async.sweep", "redis", "--url", url, *cluster),
+            *("--prefix", PREFIX, "--older-than", "0", *flags),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            out, err = await child.communicate()
+        assert child.returncode == 0, err.decode()
+        return out.decode(), err.decode()
+
+    out, err = await sweep("--dry-run")
+    assert out.split("\t")[:3] == ["found", "object", left]
+    assert "1 left by buffers" in err
+    assert "dry run: nothing removed" in err
+    assert names_of(await all_keys(client, f"{PREFIX}:*")) == {left}
+    out, err = await sweep()
+    assert out.split("\t")[:3] == ["removed", "object", left]
+    assert "1 removed, 0 failed" in err
+    assert await all_keys(client, f"{PREFIX}:*") == []

@@ -14,13 +14,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from ..._validation import check_type
+from .._common import Orphan
 from ._backend import held_names, queue_unlinks
 from ._config import check_client, check_seconds
 from ._errors import mapped
@@ -42,7 +43,7 @@ async def sweep_redis(
     older_than: float | timedelta,
     dry_run: bool = False,
     timeout: float = 30.0,  # noqa: ASYNC109 - a bound per call to Redis, not on the sweep
-) -> list[str]:
+) -> list[Orphan]:
     """List, and unless *dry_run* remove, the objects buffers left under *key_prefix*.
 
     An object is taken when the time in its name is at least *older_than* ago and no
@@ -57,8 +58,8 @@ async def sweep_redis(
     :param older_than: minimum age, in seconds or as a ``timedelta``
     :param dry_run: list only; delete nothing
     :param timeout: seconds allowed for each call to Redis (a ``SCAN`` page, a pipeline)
-    :return: the names of the objects found, oldest first (each stands for its chunk keys
-        and metadata hash, ``{name}:*``); removed unless *dry_run*
+    :return: the objects found, oldest first (each key stands for its
+        chunk keys and metadata hash, ``{key}:*``); all removed unless *dry_run*
     :raises StorageError: if Redis failed; objects removed before are gone (a note says
         how many)
     :raises TypeError: if an argument has the wrong type
@@ -88,7 +89,16 @@ async def sweep_redis(
         prefix,
         age,
     )
-    return names
+    return [
+        Orphan(
+            "redis",
+            "object",
+            name,
+            datetime.fromtimestamp(found[name][0], UTC),
+            removed=not dry_run,
+        )
+        for name in names
+    ]
 
 
 async def _scan(
