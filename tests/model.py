@@ -2,8 +2,9 @@
 
 ``machine_for(...)`` builds a hypothesis ``RuleBasedStateMachine`` for one configuration
 (threshold, storage factory, middleware); ``run_machine(...)`` runs it under the current
-hypothesis profile. Importing this module registers the profiles: ``"ci"`` (the default)
-and ``"soak"`` (``HYPOTHESIS_PROFILE=soak``, what ``nox -s soak`` runs).
+hypothesis profile. Importing this module registers the profiles: ``"ci"`` (the default),
+``"find"`` (the same without shrinking) and ``"soak"`` (``HYPOTHESIS_PROFILE=soak``, what
+``nox -s soak`` runs).
 
 The model is a ``bytearray`` and a read position, plus where the bytes are: in stored
 objects, a memory tail or an open storage object. After every step the buffer's sizes,
@@ -52,8 +53,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    # While working on the machine: no shrinking, a failure is reported as found.
-    "dev",
+    # The CI profile without shrinking: a failure is reported as found (tests/mutants.py).
+    "find",
     max_examples=30,
     stateful_step_count=25,
     deadline=None,

@@ -11,19 +11,22 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hybridbuffer_async import HybridBuffer, HybridBufferError
+from hybridbuffer_async import HybridBuffer, HybridBufferError, StorageError
+from hybridbuffer_async.middleware import Zstd
 from hybridbuffer_async.storage import MemoryStorage, StorageFactory
+
+from .faulty import FaultyStorage
 
 MiB = 1024 * 1024
 DATA = random.Random(7).randbytes(3 * MiB + 5)
 
 
-@pytest.fixture(params=["memory mode", "files", "memory storage"])
+@pytest.fixture(params=["memory-mode", "files", "memory-storage"])
 def buffer(request: pytest.FixtureRequest, spool_dir: Path) -> HybridBuffer:
     """A buffer holding DATA in memory, in files or in memory storage."""
     storage: StorageFactory | None = None
     threshold = 4 * MiB
-    if request.param != "memory mode":
+    if request.param != "memory-mode":
         threshold = MiB
         storage = (
             request.getfixturevalue("file_storage") if request.param == "files" else MemoryStorage()
@@ -163,3 +166,17 @@ async def test_a_buffer_cannot_copy_into_or_from_itself() -> None:
         with pytest.raises(ValueError, match="source must not be the buffer itself"):
             await buf.write_from(buf)
         assert await buf.read() == b"abc"
+
+
+async def test_storage_failure_during_write_to_keeps_the_rest_readable() -> None:
+    # Through middleware, a reader whose read failed cannot go on: it must be reopened.
+    storage = FaultyStorage(MemoryStorage())
+    async with HybridBuffer(1000, storage=storage, middleware=[Zstd()]) as buf:
+        await fill(buf)
+        assert await buf.read(1) == DATA[:1]  # the object is finished, a reader open
+        storage.faults.arm("read", skip=1)
+        sink = FailingSink(ok=100)
+        with pytest.raises(StorageError):
+            await buf.write_to(sink)
+        assert sink.data == DATA[1 : 1 + len(sink.data)]
+        assert await buf.read() == DATA[1 + len(sink.data) :]
