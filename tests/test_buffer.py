@@ -615,3 +615,9 @@ async def test_storage_mode_lets_other_tasks_run_once_per_mib() -> None:
             await task
     assert after_writes >= 7
     assert after_reads >= 7
+
+
+async def test_the_suite_runs_in_asyncio_debug_mode(pytestconfig: pytest.Config) -> None:
+    # As README says, and as the session header prints it.
+    assert pytestconfig.getini("asyncio_debug")
+    assert asyncio.get_running_loop().get_debug()
