@@ -25,9 +25,9 @@ MiB = 1024 * 1024
 DATA = random.Random(3).randbytes(3 * MiB)
 
 
-@pytest.fixture(params=["memory mode", "files", "memory storage"])
+@pytest.fixture(params=["memory-mode", "files", "memory-storage"])
 def buf(request: pytest.FixtureRequest, spool_dir: Path) -> Iterator[HybridBuffer]:
-    if request.param == "memory mode":
+    if request.param == "memory-mode":
         yield HybridBuffer(4 * MiB)
     elif request.param == "files":
         yield HybridBuffer(100, storage=request.getfixturevalue("file_storage"))
