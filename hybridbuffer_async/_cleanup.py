@@ -11,12 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-__all__ = ["Failures", "note_later"]
+__all__ = ["Failures", "cleanup_after", "note_later"]
 
 
 def note_later(first: BaseException, later: BaseException) -> None:
     """Record *later* on *first* as a note."""
     first.add_note(f"then, while cleaning up: {type(later).__name__}: {later}")
+
+
+async def cleanup_after(error: BaseException, step: Awaitable[object]) -> bool:
+    """Await cleanup *step* after *error*; if it fails, note that on *error*.
+
+    :return: whether the cleanup succeeded
+    """
+    try:
+        await step
+    except Exception as later:
+        note_later(error, later)
+        return False
+    return True
 
 
 class Failures:

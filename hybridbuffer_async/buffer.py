@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from ._cleanup import Failures, note_later
+from ._cleanup import Failures, cleanup_after
 from ._concurrency import shielded
 from ._validation import check_type
 from .errors import BufferClosedError, HybridBufferError, StorageError
@@ -256,10 +256,7 @@ class HybridBuffer:
         try:
             await buf.write(data)
         except BaseException as exc:
-            try:
-                await buf.aclose()
-            except Exception as later:
-                note_later(exc, later)
+            await cleanup_after(exc, buf.aclose())
             raise
         return buf
 
@@ -380,11 +377,8 @@ class HybridBuffer:
             await writer.write(view)
         except BaseException as exc:
             # Nothing changed yet: the memory tail still holds every byte.
-            try:
-                await shielded(writer.abort())
-            except Exception as later:
-                self._leftover.append(key)
-                note_later(exc, later)
+            if not await cleanup_after(exc, shielded(writer.abort())):
+                self._leftover.append(key)  # removed by the next reset() or aclose()
             raise
         msize = self._threshold - self._room
         if self._seg == len(self._stored):  # the cursor was in the memory tail
@@ -847,11 +841,8 @@ class HybridBuffer:
     ) -> None:
         if exc is None:
             await self.aclose()
-            return
-        try:
-            await self.aclose()
-        except Exception as later:
-            note_later(exc, later)  # the body's error came first: it is the one raised
+        else:  # the body's error came first: it is the one raised
+            await cleanup_after(exc, self.aclose())
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         storage = getattr(self, "_storage", None)
@@ -899,10 +890,7 @@ class HybridBuffer:
         """Undo a read that failed with *error*: back to *cursor*, the reader reopened on
         the next read. A failure to close the reader is noted on *error*."""
         self._pos, self._seg, self._off, self._ci, self._co = cursor
-        try:
-            await self._drop_reader()
-        except Exception as later:
-            note_later(error, later)
+        await cleanup_after(error, self._drop_reader())
 
     def _new_memory_tail(self) -> None:
         self._writer, self._wkey, self._wsize = None, "", 0
@@ -967,8 +955,8 @@ class HybridBuffer:
                         key=key,
                     )
                 offset -= len(data)
-        except BaseException:
-            await shielded(reader.aclose())
+        except BaseException as exc:
+            await cleanup_after(exc, shielded(reader.aclose()))
             raise
         return reader
 

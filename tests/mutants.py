@@ -170,7 +170,12 @@ MUTANTS = [
     Mutant(
         "closing the reader after a failed read replaces the read's error",
         BUFFER,
-        [("            note_later(error, later)\n", "            raise\n")],
+        [
+            (
+                "        await cleanup_after(error, self._drop_reader())",
+                "        await self._drop_reader()",
+            )
+        ],
         [
             "tests/test_failures.py::test_failed_read_keeps_position_and_its_error_when_closing_the_reader_fails"
         ],
@@ -199,7 +204,12 @@ MUTANTS = [
     Mutant(
         "a failed spill no longer aborts its storage writer",
         BUFFER,
-        [("                await shielded(writer.abort())\n", "                pass\n")],
+        [
+            (
+                "            if not await cleanup_after(exc, shielded(writer.abort())):",
+                "            if False:",
+            )
+        ],
         ["tests/test_failures.py::test_failed_spill_aborts_its_object_and_loses_nothing"],
     ),
     Mutant(
@@ -207,14 +217,8 @@ MUTANTS = [
         BUFFER,
         [
             (
-                """            except Exception as later:
-                note_later(exc, later)
-            raise
-        return buf""",
-                """            except Exception:
-                raise
-            raise
-        return buf""",
+                "            await cleanup_after(exc, buf.aclose())",
+                "            await buf.aclose()",
             )
         ],
         ["tests/test_failures.py::test_from_bytes_reports_the_spill_failure_not_the_cleanup"],
@@ -222,7 +226,12 @@ MUTANTS = [
     Mutant(
         "async with raises aclose()'s error instead of the body's",
         BUFFER,
-        [("            note_later(exc, later)  # the body's", "            raise  # the body's")],
+        [
+            (
+                "            await cleanup_after(exc, self.aclose())",
+                "            await self.aclose()",
+            )
+        ],
         ["tests/test_failures.py::test_async_with_keeps_the_body_error_when_aclose_fails"],
     ),
     Mutant(
