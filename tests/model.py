@@ -11,9 +11,10 @@ objects, a memory tail or an open storage object. After every step the buffer's 
 counters and layout must match it, and the storage (wrapped by ``tests/faulty.py``) must
 hold exactly one object per segment, plus those whose removal was made to fail.
 
-Besides every call, the machine can (with ``faults=True``) make one storage call fail or
-be cancelled during a call, and check the documented outcome; and it runs pairs of calls
-concurrently, the first one suspended half-way, accepting only the serial outcome.
+Besides every call, the machine can make one storage call fail or be cancelled during a
+call and check the documented outcome (``faults=True``), and run pairs of calls
+concurrently, the first one suspended half-way, accepting only the serial outcome
+(``extended=True``).
 """
 
 from __future__ import annotations
@@ -218,13 +219,17 @@ def machine_for(
     *,
     faults: bool = False,
     big_writes: bool = False,
+    extended: bool = False,
 ) -> type[RuleBasedStateMachine]:
     """:param storage: gives, per example and inside its event loop, a context manager
         that yields a storage factory (and closes e.g. the client it made on exit)
     :param middleware: gives the middleware list of each example's buffer
     :param prefill: bytes every sequence writes first (to start in storage mode)
     :param faults: also inject storage failures and cancellations
-    :param big_writes: also write more than the buffer's and the files' I/O batch"""
+    :param big_writes: also write more than the buffer's and the files' I/O batch
+    :param extended: also run calls concurrently, close buffers and make new ones with
+        ``from_bytes`` (buffer code that does not depend on the storage: cheap storage
+        runs it)"""
     sizes = st.integers(0, 3 * threshold)
 
     class BufferMachine(RuleBasedStateMachine):
@@ -410,6 +415,7 @@ def machine_for(
         def simple(self, name: str) -> None:
             self.check(self.simple_call(name))
 
+        @precondition(lambda self: extended)
         @rule(seed=st.integers(0, 2**16), n=sizes)
         def from_bytes(self, seed: int, n: int) -> None:
             """Close this buffer and go on with a new one made by ``from_bytes``."""
@@ -425,6 +431,7 @@ def machine_for(
             self.m = Model(threshold)
             self.m.append(data)
 
+        @precondition(lambda self: extended)
         @rule()
         def aclose(self) -> None:
             self.run(self.b.aclose())
@@ -437,7 +444,7 @@ def machine_for(
 
         # -- rules: two calls at once -----------------------------------------------------
 
-        @precondition(lambda self: self.usable())
+        @precondition(lambda self: extended and self.usable())
         @rule(
             first=st.sampled_from(["write_from", "write_to"]),
             second=st.sampled_from(["write", "read", "readuntil", "write_from", "write_to"]),
@@ -565,6 +572,7 @@ def run_machine(
     share: float = 1.0,
     faults: bool = False,
     big_writes: bool = False,
+    extended: bool = False,
 ) -> None:
     """Run the machine of one configuration under the loaded profile.
 
@@ -573,9 +581,16 @@ def run_machine(
         make HTTP or Redis round trips, run fewer sequences per configuration)
     :param faults: also inject storage failures and cancellations
     :param big_writes: also write more than the I/O batch
+    :param extended: also run calls concurrently, close and make buffers
     """
     machine = machine_for(
-        threshold, storage, middleware, prefill, faults=faults, big_writes=big_writes
+        threshold,
+        storage,
+        middleware,
+        prefill,
+        faults=faults,
+        big_writes=big_writes,
+        extended=extended,
     )
     current = settings()
     examples = max(1, round(current.max_examples * share))

@@ -39,7 +39,8 @@ MIDDLEWARE: dict[str, Callable[[], Sequence[Middleware]]] = {
 @pytest.mark.parametrize("threshold", [1, 2, 4096, 64 * 1024])
 @pytest.mark.parametrize("storage", sorted(STORAGES))
 def test_buffer_matches_bytearray_model(threshold: int, storage: str) -> None:
-    run_machine(threshold, STORAGES[storage], faults=True, big_writes=threshold == 64 * 1024)
+    big = threshold == 64 * 1024
+    run_machine(threshold, STORAGES[storage], faults=True, big_writes=big, extended=True)
 
 
 @pytest.mark.parametrize("threshold", [2, 4096])
@@ -50,4 +51,5 @@ def test_buffer_with_middleware_matches_bytearray_model(
 ) -> None:
     # Writes past the I/O batch cost time through middleware: one configuration has them.
     big = (storage, middleware, threshold) == ("file", "zstd+encryption", 4096)
-    run_machine(threshold, STORAGES[storage], MIDDLEWARE[middleware], faults=True, big_writes=big)
+    mws = MIDDLEWARE[middleware]
+    run_machine(threshold, STORAGES[storage], mws, faults=True, big_writes=big, extended=True)
