@@ -505,6 +505,11 @@ def machine_for(
             except (StorageError, asyncio.CancelledError):
                 assert fault in faults_.fired, f"{name} failed, but not by the fault"
                 self.after_fault(name, op, model)
+                if self.m.broken and data.draw(st.booleans(), label="reset at once"):
+                    # Refused until reset(), which recovers it: go on from there.
+                    with pytest.raises(HybridBufferError, match=r"reset\(\)"):
+                        self.run(self.b.read(0))
+                    self.check(self.simple_call("reset"))
             else:
                 faults_.disarm()
                 assert fault not in faults_.fired, f"{name} hid the {op} fault"
