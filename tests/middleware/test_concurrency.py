@@ -122,6 +122,7 @@ async def test_cancelled_read_leaves_the_buffer_readable(name: str) -> None:
         # Cancelled at any await of the read, it consumed nothing.
         assert await buf.read() == (data[10:] if phase.name == "read" else b"")
         await buf.aclose()
+        assert asyncio.all_tasks() == {asyncio.current_task()}  # no thread work left
 
     run = await cancel_at_every_await(setup, read, check)
     assert run.by_phase()["read"] >= 3  # opening, skipping to the offset, reading
