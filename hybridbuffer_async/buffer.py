@@ -199,7 +199,7 @@ class HybridBuffer:
         self._waiting = 0
         self._closed = False
         # Keys of objects whose removal failed (or was never reached): retried by the next
-        # reset(), truncate() or aclose().
+        # reset(), aclose() or truncate() that drops objects.
         self._leftover: list[str] = []
         self._broken: BaseException | None = None
         # Life-long counters, kept off the hot path: bytes_written and bytes_read are
