@@ -1,4 +1,4 @@
-"""Sessions: ``nox`` runs lint, typecheck and tests; others: demo, bench, soak, docs."""
+"""Sessions: ``nox`` runs lint, typecheck and tests; others: demo, bench, soak, mutants, docs."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ def soak(session: nox.Session) -> None:
         "python", "-m", "pytest", "-k", "model", *session.posargs,
         env={**DEBUG_ENV, "HYPOTHESIS_PROFILE": "soak"},
     )  # fmt: skip
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Break the package on purpose, one way at a time, in a copy (tests/mutants.py), and
+    report every break the tests survive; ``-- --all`` runs the whole suite against each.
+    Not part of CI: a few minutes."""
+    session.install("-e", ".[all,test]")
+    session.run("python", "-m", "tests.mutants", *session.posargs, env=DEBUG_ENV)
 
 
 @nox.session(python=PYTHON)

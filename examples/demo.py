@@ -3,6 +3,7 @@ back, check its hash, and print throughput, peak memory and the longest event-lo
 
 Runs onto temporary files, then onto an embedded S3 (moto's server on loopback, in a child
 process so that its copy of the data does not count in our memory) in each upload mode.
+Each row runs in a process of its own, so the peak memory it shows is that row's alone.
 
     python examples/demo.py [--mib 200] [--threshold-mib 4] [--no-s3]
 """
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import resource
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,6 +35,19 @@ def generate(total: int) -> Iterator[bytes]:
     block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(2048))
     for i in range(total // WRITE_SIZE):
         yield i.to_bytes(8, "big") + block[8:]
+
+
+LEGEND = """\
+Each row runs in a fresh process. Columns:
+  write       MiB/s of the buffer's write() calls alone (making the data is not timed)
+  all stored  MiB/s including the first read, which finishes the storage object
+              (for S3: waits for the rest of the upload)
+  read        MiB/s of the read() calls that read it all back
+  sha256      whether the bytes read back hash to what was written
+  peak RSS    the process's peak resident memory over the row; "at start": before the
+              buffer was made (the interpreter and the imports)
+  loop stall  the longest time the event loop could not run a 1 ms ticker
+"""
 
 
 def peak_rss_mib() -> float:
@@ -64,6 +79,7 @@ class StallMeter:
 
 async def run(name: str, storage: StorageFactory, total: int, threshold: int) -> None:
     # Only the buffer's own calls are timed: making and hashing data is not its work.
+    at_start = peak_rss_mib()
     expected, got = hashlib.sha256(), hashlib.sha256()
     wrote = sealed = read = 0.0
     clock = time.perf_counter
@@ -93,8 +109,9 @@ async def run(name: str, storage: StorageFactory, total: int, threshold: int) ->
         f"{name:>11}: {total / MiB:.0f} MiB, threshold {threshold / MiB:g} MiB | "
         f"write {total / MiB / wrote:5.0f} MiB/s, all stored {total / MiB / (wrote + sealed):5.0f}"
         f" MiB/s | read {total / MiB / read:5.0f} MiB/s | "
-        f"sha256 {'ok' if ok else 'MISMATCH'} | peak RSS {peak_rss_mib():.0f} MiB | "
-        f"longest loop stall {stalls.longest * 1000:.1f} ms"
+        f"sha256 {'ok' if ok else 'MISMATCH'} | "
+        f"peak RSS {peak_rss_mib():.0f} MiB ({at_start:.0f} at start) | "
+        f"loop stall {stalls.longest * 1000:.1f} ms"
     )
     if not ok:
         raise SystemExit(f"{name}: data read back differs from data written")
@@ -103,9 +120,6 @@ async def run(name: str, storage: StorageFactory, total: int, threshold: int) ->
 @asynccontextmanager
 async def file_storage() -> AsyncIterator[StorageFactory]:
     yield FileStorage()
-
-
-StorageContext = Callable[[], AbstractAsyncContextManager[StorageFactory]]
 
 
 def s3_storage(
@@ -133,19 +147,31 @@ async def main(argv: Any = None) -> None:
     parser.add_argument("--mib", type=int, default=200)
     parser.add_argument("--threshold-mib", type=float, default=4)
     parser.add_argument("--no-s3", action="store_true", help="only the file-storage run")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # run one row, in this process
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     total, threshold = args.mib * MiB, int(args.threshold_mib * MiB)
+    if args.row:
+        make = file_storage if args.row == "files" else s3_storage(args.endpoint, args.row[3:])
+        async with make() as storage:
+            await run(args.row, storage, total, threshold)
+        return
+    print(LEGEND)
     async with contextlib.AsyncExitStack() as stack:
-        runs: list[tuple[str, StorageContext]] = [("files", file_storage)]
+        rows, endpoint = ["files"], ""
         if not args.no_s3:
             from hybridbuffer_async.testing import embedded_s3_process
 
-            # Started before any run is measured: it blocks only while the server starts.
+            # Started before any row is measured; each row runs in a process of its own.
             endpoint = stack.enter_context(embedded_s3_process())
-            runs += [(f"s3 {mode}", s3_storage(endpoint, mode)) for mode in ("auto", "stream")]
-        for name, make in runs:
-            async with make() as storage:
-                await run(name, storage, total, threshold)
+            rows += ["s3 auto", "s3 stream"]
+        for row in rows:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--row", row, "--endpoint", endpoint,
+                "--mib", str(args.mib), "--threshold-mib", str(args.threshold_mib),
+            )  # fmt: skip
+            if await child.wait():
+                raise SystemExit(f"the {row!r} row failed")
 
 
 if __name__ == "__main__":

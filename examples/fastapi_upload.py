@@ -11,11 +11,14 @@ memory, and the buffer is closed (its storage removed) however the response ends
 Run it (``pip install fastapi uvicorn``)::
 
     uvicorn examples.fastapi_upload:app
-    curl -T big.iso -H "Transfer-Encoding: chunked" http://127.0.0.1:8000/uploads -o copy.iso
+    curl -X POST -T big.iso -H "Transfer-Encoding: chunked" -o copy.iso \
+        http://127.0.0.1:8000/uploads
 
-To forward the upload elsewhere instead of echoing it, hand the buffer to any sink
-inside the endpoint (``await buf.write_to(sink)``; for a known-length S3 ``put_object``,
-``ContentLength=buf.size``) and close it there.
+To forward the upload elsewhere instead of echoing it, copy the buffer into any object
+with a ``write`` method inside the endpoint (``await buf.write_to(sink)``) and close it
+there. A buffer is not a file object: botocore's ``put_object(Body=...)`` cannot take it.
+To keep the upload in S3, spool it there in the first place: pass
+``storage=S3Storage(client, "bucket", key_prefix="uploads")`` to :func:`create_app`.
 """
 
 from __future__ import annotations

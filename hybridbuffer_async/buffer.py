@@ -10,13 +10,15 @@ lands in an object that is already being read, and no byte is lost.
 
 Memory mode is the hot path: ``write`` of ``bytes`` and ``read`` from the memory tail run
 without locks, awaits or copies where Python allows; everything else takes a lock, which
-also closes the fast path (the *gates*) while it runs.
+also closes the fast path (the *gates*) while it runs or while another call waits for it,
+so calls run in arrival order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import logging
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from ._cleanup import Failures, cleanup_after
 from ._concurrency import shielded
 from ._validation import check_type
 from .errors import BufferClosedError, HybridBufferError, StorageError
@@ -97,6 +100,18 @@ def _byte_view(data: object) -> Bytes:
     raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
+async def _deliver(write: Any, piece: bytes) -> int:
+    """Offer *piece* to a sink's ``write``; how many bytes it took."""
+    taken = write(piece)
+    if inspect.isawaitable(taken):
+        taken = await taken
+    if type(taken) is int and 0 <= taken < len(piece):
+        if not taken:
+            raise HybridBufferError(f"the sink's write() took none of {len(piece)} bytes")
+        return taken
+    return len(piece)
+
+
 def _check_size(name: str, n: object, *, allow_all: bool = False) -> int:
     n = check_type(name, n, int, "an int")
     if n < 0 and not (allow_all and n == -1):
@@ -117,12 +132,19 @@ class _Op:
     async def __aenter__(self) -> None:
         buf = self._buf
         buf._ensure_open()
-        await buf._lock.acquire()
+        # Counted so that the call before does not reopen the fast path under a waiter:
+        # a lock-free write would then overtake a call that arrived first.
+        buf._waiting += 1
+        try:
+            await buf._lock.acquire()
+        finally:
+            buf._waiting -= 1
         try:
             buf._ensure_open()
             if buf._broken is not None and not self._allow_broken:
                 buf._raise_broken()
         except BaseException:
+            buf._open_gates()
             buf._lock.release()
             raise
         buf._close_gates()
@@ -138,8 +160,9 @@ class HybridBuffer:
     """A byte buffer that keeps data in memory up to *threshold*, then in storage.
 
     Writes append; reads consume from a read position; :meth:`rewind` makes everything
-    readable again. Calls from several tasks are **serialized**: each call is atomic with
-    respect to the others, and they run in arrival order.
+    readable again. Calls from several tasks are **serialized**: each call, ``write_from``
+    and ``write_to`` included, is atomic with respect to the others, and they run in
+    arrival order.
 
     :param threshold: bytes kept in memory before spilling (default 2 MiB)
     :param storage: a storage factory (default :class:`~hybridbuffer_async.storage.FileStorage`)
@@ -173,7 +196,11 @@ class HybridBuffer:
         self._middleware = tuple(middleware)
         self._storage: Storage | None = None
         self._lock = asyncio.Lock()
+        self._waiting = 0
         self._closed = False
+        # Keys of objects whose removal failed (or was never reached): retried by the next
+        # reset(), aclose() or truncate() that drops objects.
+        self._leftover: list[str] = []
         self._broken: BaseException | None = None
         # Life-long counters, kept off the hot path: bytes_written and bytes_read are
         # derived from these plus the current size and read position.
@@ -222,13 +249,14 @@ class HybridBuffer:
         :param data: the initial content
         :param kwargs: passed to :class:`HybridBuffer`
         :return: the new buffer; close it with :meth:`aclose` or ``async with``
-        :raises StorageError: if the spill failed (the buffer is closed again)
+        :raises StorageError: if the spill failed (the buffer is closed again; a failure
+            of that close is noted on the spill's error)
         """
         buf = cls(**kwargs)
         try:
             await buf.write(data)
-        except BaseException:
-            await buf.aclose()
+        except BaseException as exc:
+            await cleanup_after(exc, buf.aclose())
             raise
         return buf
 
@@ -304,32 +332,34 @@ class HybridBuffer:
     async def _write_slow(self, data: object) -> int:
         self._ensure_open()
         view = _byte_view(data)
+        async with self._op():
+            return await self._write_locked(view)
+
+    async def _write_locked(self, view: Bytes) -> int:
         n = len(view)
-        if self._writer is not None:
+        if not n:
+            return 0
+        if self._mem is None:
+            assert self._writer is not None
             self._unyielded += n
             if self._unyielded >= _IO_SIZE:
                 # A storage write that need not wait does not suspend: let other tasks
                 # run once per MiB, before anything changes (a cancel here is harmless).
                 self._unyielded = 0
                 await asyncio.sleep(0)
-        async with self._op():
-            if not n:
-                return 0
-            if self._mem is None:
-                assert self._writer is not None
-                try:
-                    await self._writer.write(view)
-                except BaseException as exc:
-                    self._broken = exc
-                    raise
-                self._wsize += n
-                self._spilled_bytes += n
-            elif n <= self._room:
-                self._mem.append(bytes(view))
-                self._room -= n
-            else:
-                await self._spill(view)
-            return n
+            try:
+                await self._writer.write(view)
+            except BaseException as exc:
+                self._broken = exc
+                raise
+            self._wsize += n
+            self._spilled_bytes += n
+        elif n <= self._room:
+            self._mem.append(bytes(view))
+            self._room -= n
+        else:
+            await self._spill(view)
+        return n
 
     async def _spill(self, view: Bytes) -> None:
         """Move the memory tail and *view* into a new storage object."""
@@ -345,9 +375,10 @@ class HybridBuffer:
             for chunk in self._mem:
                 await writer.write(chunk)
             await writer.write(view)
-        except BaseException:
+        except BaseException as exc:
             # Nothing changed yet: the memory tail still holds every byte.
-            await self._abort(writer)
+            if not await cleanup_after(exc, shielded(writer.abort())):
+                self._leftover.append(key)  # removed by the next reset() or aclose()
             raise
         msize = self._threshold - self._room
         if self._seg == len(self._stored):  # the cursor was in the memory tail
@@ -360,37 +391,54 @@ class HybridBuffer:
         logger.debug("spilled %d bytes to %s storage as %s", self._wsize, self._storage.name, key)
 
     async def write_from(self, source: Any) -> int:
-        """Write everything *source* yields.
+        """Write everything *source* yields, as one call: no other call's bytes land among
+        its bytes, and no other call runs until *source* is exhausted.
+
+        A read that must not wait that long can be bounded with a timeout (cancelled while
+        it waits for its turn, a call changes nothing), or the source written piece by
+        piece with :meth:`write`, between which other calls run. :meth:`aclose` called
+        meanwhile stops the copy at its next piece. What *source* raises propagates; the
+        pieces it gave before stay written.
 
         :param source: an async or sync iterable of bytes, or an object whose ``read(n)``
             (sync or async) returns bytes and ``b""`` at the end
         :return: the number of bytes written
         :raises TypeError: if *source* is none of these, or yields something not bytes-like
+        :raises ValueError: if *source* is this buffer
+        :raises BufferClosedError: if the buffer is closed, before or during the copy
+        :raises StorageError: if storage failed; the buffer then needs :meth:`reset`
         """
         self._ensure_open()
         if isinstance(source, (bytes, bytearray, memoryview, str)):
             raise TypeError("source must be an iterable of bytes or a readable; use write()")
-        total = 0
+        if source is self:
+            raise ValueError("source must not be the buffer itself")
         read = getattr(source, "read", None)
-        if callable(read):
-            while True:
-                chunk = read(_IO_SIZE)
-                if inspect.isawaitable(chunk):
-                    chunk = await chunk
-                if not chunk:
-                    return total
-                total += await self.write(chunk)
-        if hasattr(source, "__aiter__"):
-            async for chunk in source:
-                total += await self.write(chunk)
-            return total
-        if hasattr(source, "__iter__"):
-            for chunk in source:
-                total += await self.write(chunk)
-            return total
-        raise TypeError(
-            f"source must be an iterable of bytes or have read(), not {type(source).__name__}"
-        )
+        if not (callable(read) or hasattr(source, "__aiter__") or hasattr(source, "__iter__")):
+            raise TypeError(
+                f"source must be an iterable of bytes or have read(), not {type(source).__name__}"
+            )
+        total = 0
+        async with self._op():
+            if callable(read):
+                while True:
+                    chunk = read(_IO_SIZE)
+                    if inspect.isawaitable(chunk):
+                        chunk = await chunk
+                    if not chunk:
+                        break
+                    total += await self._put(chunk)
+            elif hasattr(source, "__aiter__"):
+                async for chunk in source:
+                    total += await self._put(chunk)
+            else:
+                for chunk in source:
+                    total += await self._put(chunk)
+        return total
+
+    async def _put(self, chunk: object) -> int:
+        self._ensure_open()  # aclose() was called while the source was producing it
+        return await self._write_locked(_byte_view(chunk))
 
     # -- reading ---------------------------------------------------------------------
 
@@ -496,8 +544,8 @@ class HybridBuffer:
                 parts.append(data if whole else memoryview(data)[start : start + k])
                 self._consume(k)
                 want -= k if want > 0 else 0
-        except BaseException:
-            await self._restore(saved)
+        except BaseException as exc:
+            await self._restore(saved, exc)
             raise
         if len(parts) == 1 and type(parts[0]) is bytes:
             return parts[0]
@@ -569,8 +617,8 @@ class HybridBuffer:
                     self._consume(stop - start)
             except asyncio.IncompleteReadError:
                 raise
-            except BaseException:
-                await self._restore(saved)
+            except BaseException as exc:
+                await self._restore(saved, exc)
                 raise
 
     def _find_in_memory(self, acc: bytearray, sep: bytes) -> int:
@@ -614,25 +662,62 @@ class HybridBuffer:
         return chunk
 
     async def write_to(self, sink: Any) -> int:
-        """Copy the unread data into *sink*, consuming it.
+        """Copy the unread data into *sink*, consuming it, as one call: no other call
+        runs until it returns.
 
-        :param sink: an object with a sync or async ``write(data)``
+        The read position advances by what *sink* took: a ``write`` that returns an int
+        took that many bytes (the rest is offered again), any other return value means
+        all of them. A ``write`` that raises (or is cancelled) is taken to have accepted
+        nothing of that call: those bytes are still unread when the error propagates.
+
+        :param sink: an object with a sync or async ``write(data)`` taking bytes
         :return: the number of bytes copied
-        :raises TypeError: if *sink* has no ``write`` method
-        :raises BufferClosedError: if the buffer is closed
-        :raises StorageError: if storage failed
+        :raises TypeError: if *sink* has no ``write`` method or is a text stream
+        :raises ValueError: if *sink* is this buffer
+        :raises BufferClosedError: if the buffer is closed, before or during the copy
+        :raises StorageError: if storage failed; what the sink took stays consumed
         """
         self._ensure_open()
         write = getattr(sink, "write", None)
         if not callable(write):
             raise TypeError(f"sink must have a write() method, not {type(sink).__name__}")
+        if isinstance(sink, io.TextIOBase):
+            raise TypeError(f"sink must take bytes, not be a text stream ({type(sink).__name__})")
+        if sink is self:
+            raise ValueError("sink must not be the buffer itself")
         total = 0
-        while chunk := await self.read(_IO_SIZE):
-            result = write(chunk)
-            if inspect.isawaitable(result):
-                await result
-            total += len(chunk)
-        return total
+        async with self._op():
+            while True:
+                self._ensure_open()  # aclose() was called while the sink was writing
+                if self._in_memory_tail():
+                    saved = self._pos, self._ci, self._co
+                    piece = self._read_mem(_IO_SIZE)
+                    if not piece:
+                        return total
+                    try:
+                        taken = await _deliver(write, piece)
+                    except BaseException:
+                        self._pos, self._ci, self._co = saved
+                        raise
+                    if taken < len(piece):
+                        self._pos, self._ci, self._co = saved
+                        self._read_mem(taken)
+                else:
+                    try:
+                        run = await self._peek()
+                    except BaseException as exc:
+                        # What the sink took stays consumed; reopen the reader there.
+                        await self._restore(self._cursor(), exc)
+                        raise
+                    if run is None:
+                        continue
+                    data, start, stop = run
+                    stop = min(stop, start + _IO_SIZE)
+                    taken = await _deliver(
+                        write, data if stop - start == len(data) else data[start:stop]
+                    )
+                    self._consume(taken)
+                total += taken
 
     # -- position and size -----------------------------------------------------------
 
@@ -653,7 +738,8 @@ class HybridBuffer:
         :raises TypeError: if *n* is not an int
         :raises ValueError: if *n* is negative
         :raises BufferClosedError: if the buffer is closed
-        :raises StorageError: if storage failed
+        :raises StorageError: if storage failed; if only removing the dropped objects
+            failed, the buffer is truncated all the same (the removal is tried again later)
         """
         self._ensure_open()
         _check_size("n", n)
@@ -661,19 +747,18 @@ class HybridBuffer:
             keep = self._pos + n
             if keep >= self.size:
                 return
-            self._discarded += self.size - keep
             await self._drop_reader()
-            if self._writer is not None:
-                if keep <= self._base:  # none of it stays: _truncate_stored starts a new tail
-                    await self._abort(self._writer)
-                else:
-                    await self._seal()
-            if keep <= self._base:
-                await self._truncate_stored(keep)
-            else:
+            if self._writer is not None and keep > self._base:
+                await self._seal()  # part of the tail stays: it becomes a stored segment
+            self._discarded += self.size - keep
+            if keep > self._base:
                 self._truncate_memory(keep - self._base)
+                return
+            writer, wkey = self._writer, self._wkey
+            self._truncate_stored(keep)
+            await self._release(writer, wkey)
 
-    async def _truncate_stored(self, keep: int) -> None:
+    def _truncate_stored(self, keep: int) -> None:
         self._new_memory_tail()
         start, kept = 0, 0
         for i, seg in enumerate(self._stored):
@@ -683,10 +768,9 @@ class HybridBuffer:
                 break
             start += seg.size
         dropped, self._stored = self._stored[kept:], self._stored[:kept]
+        self._leftover += [seg.key for seg in dropped]
         self._base = keep
         self._seg = min(self._seg, len(self._stored))
-        for seg in dropped:
-            await self._remove(seg.key)
 
     def _truncate_memory(self, keep: int) -> None:
         assert self._mem is not None
@@ -708,20 +792,27 @@ class HybridBuffer:
         """Empty the buffer and remove its storage objects. Also clears a failed state.
 
         :raises BufferClosedError: if the buffer is closed
-        :raises StorageError: if an object could not be removed
+        :raises StorageError: if an object could not be removed; the buffer is empty and
+            usable all the same, and the removal is tried again by the next ``reset()``
+            or ``aclose()``
         """
         async with self._op(allow_broken=True):
-            await self._clear()
             self._broken = None
+            await self._clear()
 
     # -- closing ---------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Remove all storage and finish every background task. Idempotent.
 
-        Runs to completion even if the calling task is cancelled meanwhile.
+        Runs to completion even if the calling task is cancelled meanwhile. Waits for a
+        call in progress to finish (a ``write_from`` or ``write_to`` stops at its next
+        piece). Afterwards every call raises :class:`BufferClosedError`; ``len()``,
+        ``size``, ``spilled``, ``closed`` and ``stats`` still answer (an empty buffer,
+        with its life-long counters).
 
-        :raises StorageError: if something could not be removed (it is logged too)
+        :raises StorageError: if something could not be removed: the first failure, with
+            later ones noted on it
         """
         if self._closed:
             return
@@ -731,13 +822,15 @@ class HybridBuffer:
 
     async def _final_cleanup(self) -> None:
         async with self._lock:
-            try:
-                await self._clear()
-            finally:
-                if self._storage is not None:
-                    await self._storage.aclose()
+            failures = Failures()
+            await failures.run(self._clear())
+            if self._storage is not None:
+                await failures.run(self._storage.aclose())
+            failures.raise_first()
 
     async def __aenter__(self) -> HybridBuffer:
+        """:raises BufferClosedError: if the buffer is closed"""
+        self._ensure_open()
         return self
 
     async def __aexit__(
@@ -746,7 +839,10 @@ class HybridBuffer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        if exc is None:
+            await self.aclose()
+        else:  # the body's error came first: it is the one raised
+            await cleanup_after(exc, self.aclose())
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         storage = getattr(self, "_storage", None)
@@ -769,7 +865,7 @@ class HybridBuffer:
         self._pgate = False
 
     def _open_gates(self) -> None:
-        if not self._closed and self._broken is None:
+        if not self._closed and self._broken is None and not self._waiting:
             self._wgate = self._mem
             self._rgate = self._mem if self._in_memory_tail() else None
             self._pgate = self._reader is not None
@@ -790,10 +886,11 @@ class HybridBuffer:
     def _cursor(self) -> tuple[int, int, int, int, int]:
         return self._pos, self._seg, self._off, self._ci, self._co
 
-    async def _restore(self, cursor: tuple[int, int, int, int, int]) -> None:
-        """Undo a failed read: back to *cursor*, the reader reopened on the next read."""
+    async def _restore(self, cursor: tuple[int, int, int, int, int], error: BaseException) -> None:
+        """Undo a read that failed with *error*: back to *cursor*, the reader reopened on
+        the next read. A failure to close the reader is noted on *error*."""
         self._pos, self._seg, self._off, self._ci, self._co = cursor
-        await self._drop_reader()
+        await cleanup_after(error, self._drop_reader())
 
     def _new_memory_tail(self) -> None:
         self._writer, self._wkey, self._wsize = None, "", 0
@@ -858,8 +955,8 @@ class HybridBuffer:
                         key=key,
                     )
                 offset -= len(data)
-        except BaseException:
-            await shielded(reader.aclose())
+        except BaseException as exc:
+            await cleanup_after(exc, shielded(reader.aclose()))
             raise
         return reader
 
@@ -869,34 +966,33 @@ class HybridBuffer:
         if reader is not None:
             await shielded(reader.aclose())
 
-    async def _abort(self, writer: StorageWriter) -> None:
-        try:
-            await shielded(writer.abort())
-        except Exception:
-            logger.warning("could not abort a storage writer", exc_info=True)
+    async def _release(
+        self, writer: StorageWriter | None, key: str, reader: StorageReader | None = None
+    ) -> None:
+        """Close and remove what the buffer no longer holds, and every leftover; raise
+        the first failure. Shielded: removals do not stop half-way."""
+        if writer is not None or reader is not None or self._leftover:
+            await shielded(self._release_now(writer, key, reader))
 
-    async def _remove(self, key: str) -> None:
-        assert self._storage is not None
-        await shielded(self._storage.remove(key))
+    async def _release_now(
+        self, writer: StorageWriter | None, key: str, reader: StorageReader | None
+    ) -> None:
+        failures = Failures()
+        if reader is not None:  # it holds nothing of ours, but say that it failed
+            await failures.run(reader.aclose())
+        for k in list(self._leftover):
+            assert self._storage is not None
+            if await failures.run(self._storage.remove(k)):
+                self._leftover.remove(k)
+        if writer is not None and not await failures.run(writer.abort()):
+            self._leftover.append(key)  # tried again by the next reset() or aclose()
+        failures.raise_first()
 
     async def _clear(self) -> None:
-        """Drop all data, in memory and in storage; raise the first removal failure."""
-        error: BaseException | None = None
-        try:
-            await self._drop_reader()
-        except Exception as exc:  # a reader that fails to close holds nothing of ours
-            error = exc
-        if self._writer is not None:
-            await self._abort(self._writer)
-        stored, self._stored = self._stored, []
+        """Drop all data: the buffer is empty at once, its storage released after."""
+        reader, writer, wkey = self._reader, self._writer, self._wkey
+        self._leftover += [seg.key for seg in self._stored]
         self._discarded += self.size
         self._read_before += self._pos
         self._init_state()
-        for seg in stored:
-            try:
-                await self._remove(seg.key)
-            except Exception as exc:
-                logger.warning("could not remove storage object %s", seg.key, exc_info=True)
-                error = error or exc
-        if error is not None:
-            raise error
+        await self._release(writer, wkey, reader)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,14 @@ BUFFER_ROWS: list[tuple[str, Call, type[Exception], str]] = [
     ("write_from(42)", lambda b: b.write_from(42), TypeError, "source must be"),
     ('write_from(["text"])', lambda b: b.write_from(["text"]), TypeError, "data must be bytes"),
     ("write_to(object())", lambda b: b.write_to(object()), TypeError, "sink must have a write"),
+    (
+        "write_to(io.StringIO())",
+        lambda b: b.write_to(io.StringIO()),
+        TypeError,
+        "sink must take bytes, not be a text stream",
+    ),
+    ("write_to(buf)", lambda b: b.write_to(b), ValueError, "sink must not be the buffer"),
+    ("write_from(buf)", lambda b: b.write_from(b), ValueError, "source must not be the buffer"),
 ]
 
 CONSTRUCTOR_ROWS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
@@ -348,3 +357,10 @@ def test_reliability_doc_lists_exactly_these_rows() -> None:
 
 if __name__ == "__main__":
     print(doc_table())
+
+
+def test_reliability_doc_lists_every_deliberate_break() -> None:
+    from .mutants import table
+
+    doc = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text()
+    assert table() in doc, "regenerate the table: python -m tests.mutants --table"

@@ -425,6 +425,19 @@ async def test_closed_buffer_raises_on_every_call_but_aclose(storage: StorageFac
     for call in calls:
         with pytest.raises(BufferClosedError):
             await call
+    with pytest.raises(BufferClosedError):
+        await buf.__aenter__()  # async with on a closed buffer
+
+
+async def test_closed_buffer_still_answers_questions(storage: StorageFactory) -> None:
+    buf = HybridBuffer(threshold=4, storage=storage)
+    await buf.write(b"0123456789")
+    await buf.read(3)
+    await buf.aclose()
+    # A closed buffer holds nothing and keeps its life-long counters.
+    assert (len(buf), buf.size, buf.spilled, buf.closed) == (0, 0, False, True)
+    assert (buf.stats.bytes_written, buf.stats.bytes_read, buf.stats.segments) == (10, 3, 0)
+    assert repr(buf) == "<HybridBuffer closed size=0 unread=0>"
 
 
 async def test_closed_memory_buffer_refuses_the_fast_path_too() -> None:
@@ -454,8 +467,9 @@ async def test_unclosed_spilled_buffer_warns_and_releases_storage(
     before = open_fds()
     buf = HybridBuffer(threshold=4, storage=file_storage)
     await buf.write(b"0123456789")
-    assert buf._writer is not None
-    await buf._writer.close()  # let its background write finish before we drop it
+    # Read to the end: the object is finished and no reader is open, so no thread is
+    # still using the file when the buffer is dropped.
+    assert await buf.read() == b"0123456789"
     holder = [buf]
     del buf
     with pytest.warns(ResourceWarning, match="unclosed"):
@@ -532,7 +546,7 @@ async def test_concurrent_writers_are_serialized(storage: StorageFactory) -> Non
         data = await buf.read()
         assert len(data) == 40 * 3000
         seen = [data[i : i + 3000] for i in range(0, len(data), 3000)]
-        assert sorted(seen) == sorted(pieces)  # whole writes, never interleaved
+        assert seen == pieces  # whole writes, in the order they were made
 
 
 async def test_concurrent_readers_each_get_disjoint_data(storage: StorageFactory) -> None:
@@ -540,38 +554,8 @@ async def test_concurrent_readers_each_get_disjoint_data(storage: StorageFactory
     async with HybridBuffer(threshold=10_000, storage=storage) as buf:
         await buf.write(data)
         parts = await asyncio.gather(*(buf.readexactly(10_000) for _ in range(20)))
-        assert sorted(parts) == sorted(data[i : i + 10_000] for i in range(0, 200_000, 10_000))
-
-
-async def test_cancelled_spill_loses_nothing(file_storage: FileStorage) -> None:
-    data = pattern(4_000_000)
-    async with HybridBuffer(threshold=3_000_000, storage=file_storage) as buf:
-        await buf.write(data[:3_000_000])
-        task = asyncio.create_task(buf.write(data[3_000_000:]))
-        await asyncio.sleep(0.001)  # into the spill's first thread hop
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            assert not buf.spilled
-            assert await buf.read() == data[:3_000_000]
-        else:  # finished before the cancel landed
-            assert await buf.read() == data
-
-
-async def test_cancelled_read_in_storage_keeps_position(file_storage: FileStorage) -> None:
-    data = pattern(6_000_000)
-    async with HybridBuffer(threshold=1000, storage=file_storage) as buf:
-        await buf.write(data)
-        assert await buf.read(10) == data[:10]
-        task = asyncio.create_task(buf.read(5_000_000))
-        await asyncio.sleep(0.001)
-        task.cancel()
-        try:
-            got = await task
-        except asyncio.CancelledError:
-            got = b""
-        assert got + await buf.read() == data[10:]
+        # Consecutive pieces, in the order the reads were made.
+        assert parts == [data[i : i + 10_000] for i in range(0, 200_000, 10_000)]
 
 
 async def test_interrupted_storage_write_makes_buffer_unusable_until_reset(
@@ -631,3 +615,9 @@ async def test_storage_mode_lets_other_tasks_run_once_per_mib() -> None:
             await task
     assert after_writes >= 7
     assert after_reads >= 7
+
+
+async def test_the_suite_runs_in_asyncio_debug_mode(pytestconfig: pytest.Config) -> None:
+    # As README says, and as the session header prints it.
+    assert pytestconfig.getini("asyncio_debug")
+    assert asyncio.get_running_loop().get_debug()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import shlex
 from collections.abc import AsyncIterator
 
 import httpx
@@ -44,6 +45,24 @@ async def test_streamed_upload_spills_and_comes_back_intact(
     assert response.headers["x-spilled"] == "true"
     assert response.headers["content-length"] == str(len(data))
     assert response.headers["x-sha256"] == hashlib.sha256(data).hexdigest()
+    assert response.content == data
+
+
+async def test_the_curl_command_in_the_docstring_fits_the_route(
+    spool_storage: StorageFactory,
+) -> None:
+    import examples.fastapi_upload
+
+    doc = examples.fastapi_upload.__doc__ or ""
+    line = doc.split("    curl ", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    args = shlex.split(line)
+    # curl -T uploads with PUT unless -X names another method.
+    method = args[args.index("-X") + 1] if "-X" in args else "PUT"
+    url = httpx.URL(next(a for a in args if a.startswith("http")))
+    data = payload(100_000)
+    async with client_for(spool_storage) as client:
+        response = await client.request(method, url.path, content=chunked(data))
+    assert response.status_code == 200
     assert response.content == data
 
 

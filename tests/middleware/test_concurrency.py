@@ -16,6 +16,7 @@ from hybridbuffer_async.middleware.gzip import _GzipWriter
 from hybridbuffer_async.middleware.zstd import _ZstdWriter
 from hybridbuffer_async.storage import FileStorage, MemoryStorage
 
+from ..checkpoints import Phase, cancel_at_every_await
 from .helpers import MIDDLEWARE_SETS, payload
 
 DATA = payload(3 * 1024 * 1024)
@@ -104,18 +105,27 @@ async def test_cancelled_spill_keeps_the_memory_tail() -> None:
 
 @pytest.mark.parametrize("name", list(MIDDLEWARE_SETS))
 async def test_cancelled_read_leaves_the_buffer_readable(name: str) -> None:
-    async with HybridBuffer(1, storage=MemoryStorage(), middleware=MIDDLEWARE_SETS[name]()) as buf:
-        await buf.write(DATA)
-        assert await buf.read(10) == DATA[:10]
-        task = asyncio.create_task(buf.read())
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        task.cancel()
-        try:
-            got = await task
-        except asyncio.CancelledError:
-            got = b""
-        assert await buf.read() == DATA[10 + len(got) :]
+    data = DATA[: 1200 * 1024]  # more than one storage read
+
+    async def setup() -> HybridBuffer:
+        buf = HybridBuffer(1, storage=MemoryStorage(), middleware=MIDDLEWARE_SETS[name]())
+        await buf.write(data)
+        assert await buf.read(10) == data[:10]
+        return buf
+
+    async def read(buf: HybridBuffer, phase: Phase) -> None:
+        phase.name = "read"
+        await buf.read()
+        phase.name = "done"
+
+    async def check(buf: HybridBuffer, phase: Phase) -> None:
+        # Cancelled at any await of the read, it consumed nothing.
+        assert await buf.read() == (data[10:] if phase.name == "read" else b"")
+        await buf.aclose()
+        assert asyncio.all_tasks() == {asyncio.current_task()}  # no thread work left
+
+    run = await cancel_at_every_await(setup, read, check)
+    assert run.by_phase()["read"] >= 3  # opening, skipping to the offset, reading
 
 
 @pytest.mark.parametrize("name", ["gzip", "zstd", "aes"])
