@@ -244,10 +244,13 @@ async def test_an_abort_that_fails_is_a_warning_with_the_command_to_run(
     caplog.set_level(logging.DEBUG, logger="hybridbuffer_async")
     buf = HybridBuffer(MiB, storage=S3Storage(proxied, bucket, part_size=PART))
     await write_in_pieces(buf, payload(SIZE))  # parts under way: an upload exists
-    await buf.aclose()  # aborting the upload fails; the buffer still closes
+    with pytest.raises(StorageError) as info:  # aborting the upload fails...
+        await buf.aclose()
+    assert info.value.code == "AccessDenied"
+    assert buf.closed  # ...and the buffer is closed all the same
     [upload] = (await client.list_multipart_uploads(Bucket=bucket))["Uploads"]
     key, upload_id = upload["Key"], upload["UploadId"]
-    [warning] = [  # the buffer adds a line of its own, with the traceback
+    [warning] = [  # one line: the buffer adds none of its own
         r.getMessage()
         for r in caplog.records
         if r.name == "hybridbuffer_async.s3" and r.levelno == logging.WARNING
