@@ -227,3 +227,21 @@ async def test_stream_upload_to_a_server_that_never_asks_for_the_body_times_out(
     assert info.value.operation == "put_object (stream)"
     assert await list_keys(client, bucket) == []
     assert other_tasks() == set()
+
+
+async def test_a_delete_that_failed_is_retried_by_aclose(
+    faulty: tuple[AwsRulesProxy, Any], client: Any, bucket: str
+) -> None:
+    proxy, proxied = faulty
+    buf = HybridBuffer(10, storage=S3Storage(proxied, bucket))
+    await write_in_pieces(buf, payload(100))
+    assert await buf.read(1) == payload(100)[:1]  # the object is complete
+    proxy.fault = lambda m, t: Fault(403, "AccessDenied") if m == "DELETE" else None
+    with pytest.raises(StorageError) as info:
+        await buf.reset()  # the removal fails...
+    assert info.value.code == "AccessDenied"
+    assert len(buf) == 0  # ...yet the buffer is empty and usable
+    assert len(await list_keys(client, bucket)) == 1
+    proxy.fault = lambda m, t: None
+    await buf.aclose()  # and the object it could not remove is removed now
+    assert await list_keys(client, bucket) == []

@@ -110,8 +110,10 @@ class S3Backend:
         if writer is not None:  # it removes what its upload created, and only that
             await writer.abort()
         elif key in self._objects:
-            self._objects.discard(key)
             await shielded(self.delete(key))
+            # Forgotten only once deleted: a removal that failed is retried by the next
+            # remove() of the key, or by aclose().
+            self._objects.discard(key)
 
     async def aclose(self) -> None:
         """Remove every object and upload; the first failure is raised, later ones noted."""
