@@ -138,6 +138,15 @@ def storage(mode: str, client: Any, stream_client: Any, bucket: str) -> Any:
 
 
 @pytest.fixture
+async def aws_proxy(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, str]]:
+    """A proxy in front of the S3 that answers like AWS S3, and its URL."""
+    proxy = AwsRulesProxy(s3_endpoint)
+    url = await proxy.start()
+    yield proxy, url
+    await proxy.aclose()
+
+
+@pytest.fixture
 async def faulty(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, Any]]:
     """A proxy in front of the S3 (set ``proxy.fault``) and a default client through it."""
     proxy = AwsRulesProxy(s3_endpoint)

@@ -58,19 +58,15 @@ def b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-@pytest.fixture
-async def proxy(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, str]]:
-    p = AwsRulesProxy(s3_endpoint)
-    url = await p.start()
-    yield p, url
-    await p.aclose()
-
-
 @pytest.mark.parametrize("checksum", ["auto", "crc32", "crc32c", "sha256"])
 async def test_each_checksum_is_sent_with_every_part_and_passes_aws_checks(
-    proxy: tuple[AwsRulesProxy, str], client: Any, bucket: str, s3_server: S3Server, checksum: str
+    aws_proxy: tuple[AwsRulesProxy, str],
+    client: Any,
+    bucket: str,
+    s3_server: S3Server,
+    checksum: str,
 ) -> None:
-    rules, url = proxy
+    rules, url = aws_proxy
     algorithm = "crc32" if checksum == "auto" else checksum  # with a default client
     data = payload(12 * MiB + 3)  # parts of 5, 5 and 2 MiB
     reports: list[Progress] = []

@@ -284,7 +284,7 @@ class S3Storage:
     def _derive_request_args(self) -> None:
         """The arguments every request of an upload repeats, worked out once."""
         extra = self.put_args
-        #: What ``get_object`` and every part repeat: the SSE-C key, if any.
+        #: What ``get_object`` and every part (besides its checksum) repeat: the SSE-C key.
         self.sse_c_args = {k: extra[k] for k in _SSE_C_ARGS if k in extra}
         #: ``create_multipart_upload``'s arguments: with the checksum's algorithm, so that
         #: each part's checksum goes into the completed object (as boto3's transfer
@@ -292,8 +292,6 @@ class S3Storage:
         self.multipart_args = dict(extra)
         if self.checksum is not None:
             self.multipart_args["ChecksumAlgorithm"] = self.checksum.algorithm
-        #: ``upload_part``'s arguments besides the part itself and its checksum.
-        self.part_args = dict(self.sse_c_args)
 
     def __call__(self, *, size_hint: int | None = None) -> S3Backend:
         """The storage of one buffer.

@@ -168,7 +168,7 @@ class MultipartUpload(Upload):
             UploadId=self.upload_id,
             PartNumber=number,
             Body=data,
-            **self.cfg.part_args,
+            **self.cfg.sse_c_args,
             **summed,
         )
         # The part's checksum is the one we computed and sent: RGW 16.2, which ignores
