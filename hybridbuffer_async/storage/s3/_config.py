@@ -155,7 +155,7 @@ class S3Storage:
         (code ``TooManyParts``), its upload aborted. Per buffer: ``storage(size_hint=n)``
     :param part_schedule: ``"equal"`` (the default: what every store takes) or
         ``"growing"``: *part_size* for parts 1-1000, then doubling every 1000 parts up to
-        5 TiB in 10,000 parts (:func:`part_size_for`); AWS S3 only: Cloudflare R2 refuses
+        5 TiB in 10,000 parts (``part_size_for``); AWS S3 only: Cloudflare R2 refuses
         parts of different sizes
     :param checksum: the checksum every upload request carries, computed in a worker
         thread: ``"crc32"``, ``"crc32c"`` (needs ``pip install "hybridbuffer-async[crc32c]"``),
