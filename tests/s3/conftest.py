@@ -1,9 +1,17 @@
-"""Fixtures for the S3 tests: one embedded S3 (moto over real HTTP) per session."""
+"""Fixtures for the S3 tests: two real S3 servers, each started once per session.
+
+Every test that reaches an S3 server (through ``s3_endpoint``, ``client``, ``bucket``...)
+runs against both **moto** (its server over real HTTP) and **Ceph RGW** (a one-node cluster
+in RAM: :mod:`tests.s3.ceph_rgw`), unless marked ``only_on(server, why)``. On RGW the upload
+mode is ``"auto"`` only: ``"multipart"`` is the same upload, and RGW 16.2 refuses the
+chunked body of ``"stream"`` (a test of its own shows that failure, on RGW).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,14 +22,75 @@ from hybridbuffer_async._embedded_s3 import (
     s3_client,
 )
 
+from .rgw_fixtures import rgw_endpoint  # noqa: F401 - a fixture, used by s3_server
 from .s3_helpers import list_keys, list_uploads
 from .s3_proxy import AwsRulesProxy
 
+SERVERS = ("moto", "rgw")
+MODES = ("auto", "multipart", "stream")
+#: The upload modes run against each server.
+MODES_ON = {"moto": MODES, "rgw": ("auto",)}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    name: str  # "moto" or "rgw"
+    url: str
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "only_on(server, why): run an S3 test against that server only ('moto' or 'rgw')",
+    )
+
+
+def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    """Whether the test's own parametrize marks give *name* its values."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if name in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "s3_server" not in metafunc.fixturenames:
+        return
+    only = metafunc.definition.get_closest_marker("only_on")
+    servers = (only.args[0],) if only else SERVERS
+    # Session scope: all tests of one server run together, each server starts once.
+    if "mode" in metafunc.fixturenames and not _parametrized(metafunc, "mode"):
+        pairs = [(s, m) for s in servers for m in MODES_ON[s]]
+        metafunc.parametrize(
+            ("s3_server", "mode"),
+            pairs,
+            indirect=["s3_server"],
+            ids=[f"{s}-{m}" for s, m in pairs],
+            scope="session",
+        )
+    else:
+        metafunc.parametrize("s3_server", servers, indirect=True, scope="session")
+
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def moto_endpoint() -> Iterator[str]:
     with embedded_s3() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """The server of the current test's parameter (moto where none is given)."""
+    name = getattr(request, "param", "moto")
+    if name == "rgw":
+        return S3Server("rgw", request.getfixturevalue("rgw_endpoint").url)
+    return S3Server("moto", request.getfixturevalue("moto_endpoint"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: S3Server) -> str:
+    return s3_server.url
 
 
 @pytest.fixture
@@ -46,14 +115,13 @@ async def bucket(client: Any) -> AsyncIterator[str]:
     yield name
     assert await list_keys(client, name) == [], "objects left behind"
     assert await list_uploads(client, name) == [], "multipart uploads left behind"
+    await client.delete_bucket(Bucket=name)  # RGW allows a user 1000 buckets
 
 
-MODES = ("auto", "multipart", "stream")
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def mode() -> str:
+    """The upload mode: every test that uses it is parametrised by the server's modes."""
+    raise AssertionError("mode is given by pytest_generate_tests")  # pragma: no cover
 
 
 @pytest.fixture
@@ -67,6 +135,15 @@ def storage(mode: str, client: Any, stream_client: Any, bucket: str) -> Any:
         return S3Storage(c, bucket, upload=mode, **kwargs)
 
     return make
+
+
+@pytest.fixture
+async def aws_proxy(s3_endpoint: str) -> AsyncIterator[tuple[AwsRulesProxy, str]]:
+    """A proxy in front of the S3 that answers like AWS S3, and its URL."""
+    proxy = AwsRulesProxy(s3_endpoint)
+    url = await proxy.start()
+    yield proxy, url
+    await proxy.aclose()
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from hybridbuffer_async._embedded_s3 import DUMMY_CREDENTIALS
+
 from .ceph_rgw import INSTALL_COMMAND, RgwEndpoint, RgwStartError, ceph_rgw, missing_binaries
 
 __all__ = ["REQUIRE_RGW", "require_rgw", "rgw_endpoint"]
@@ -33,10 +35,17 @@ def require_rgw() -> None:
 
 @pytest.fixture(scope="session")
 def rgw_endpoint() -> Iterator[RgwEndpoint]:
-    """One Ceph RGW for the whole session, started on first use (a few seconds, ~140 MB)."""
+    """One Ceph RGW for the whole session, started on first use (a few seconds, ~140 MB).
+
+    Its user has the embedded S3's dummy credentials, so that the clients of the tests
+    (``s3_client(url)``) work against either server unchanged.
+    """
     require_rgw()
+    keys = DUMMY_CREDENTIALS
     try:
-        with ceph_rgw() as endpoint:
+        with ceph_rgw(
+            access_key=keys["aws_access_key_id"], secret_key=keys["aws_secret_access_key"]
+        ) as endpoint:
             yield endpoint
     except RgwStartError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -1,21 +1,27 @@
-"""A small HTTP proxy in front of the embedded S3 that answers like AWS S3 where it differs.
+"""A small HTTP proxy in front of a test S3 server that answers like AWS S3 where it differs.
 
 AWS S3 refuses a PUT with ``Transfer-Encoding: chunked`` (501 NotImplemented) and a PUT
 without ``Content-Length`` (411 MissingContentLength); moto takes both (``aws_rules=False``
-forwards them too). Everything else is forwarded byte for byte, one upstream connection per
+forwards them too). Requests of known length must also pass the rules of
+:class:`~tests.s3.s3_rules.StoreRules` (AWS's checksum and part rules by default; R2's and
+B2's on request). Everything else is forwarded byte for byte, one upstream connection per
 request. It can also inject faults to exercise failure paths over real HTTP: an error
-answer after a delay, or a connection cut or stalled part-way through a request or response
-body (see :class:`Fault`).
+answer after a delay, a request body changed on its way, or a connection cut or stalled
+part-way through a request or response body (see :class:`Fault`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from .s3_rules import StoreRules, checksum_headers
 
 __all__ = ["PROXY_TASK_NAME", "AwsRulesProxy", "Fault", "FaultRule", "Seen", "every"]
 
@@ -27,7 +33,9 @@ PROXY_TASK_NAME = "aws-rules-proxy"
 class Fault:
     """What to do to one request instead of forwarding it plainly, after *delay* seconds.
 
-    * *status* (not 0): answer it with S3 error *code*, the request body unread.
+    * *status* (not 0): answer it with S3 error *code* (and *message*), the request body
+      unread.
+    * *corrupt*: change the last byte of the request body, then forward it.
     * *request_bytes*: take that many bytes of the request body (as sent: chunked framing
       counts), then *then*: ``"cut"`` the connection or ``"stall"`` (never answer).
     * *response_bytes*: forward the request, and that many bytes of the response body,
@@ -41,10 +49,14 @@ class Fault:
     request_bytes: int | None = None
     response_bytes: int | None = None
     then: Literal["cut", "stall"] = "cut"
+    message: str = "refused by the AWS-rules proxy"
+    corrupt: bool = False
 
     def describe(self) -> str:
         if self.status:
             return f"{self.status} {self.code}"
+        if self.corrupt:
+            return "corrupt the request body"
         if self.request_bytes is not None:
             return f"{self.then} request after {self.request_bytes} bytes"
         if self.response_bytes is not None:
@@ -78,6 +90,8 @@ class Seen:
     chunked: bool
     content_length: int | None
     fault: str = ""  # Fault.describe() of the fault injected, if any
+    #: The algorithms of the request's ``x-amz-checksum-*`` headers ("crc32", ...).
+    checksums: tuple[str, ...] = ()
 
 
 @dataclass
@@ -87,6 +101,10 @@ class AwsRulesProxy:
     seen: list[Seen] = field(default_factory=list)
     #: Refuse chunked and unknown-length PUTs as AWS does; off: forward them to the upstream.
     aws_rules: bool = True
+    #: The rules requests of known length must pass (None: none).
+    rules: StoreRules | None = field(default_factory=StoreRules)
+    #: Serve HTTPS with it (the upstream is plain HTTP).
+    tls: ssl.SSLContext | None = None
     injected: list[Seen] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
@@ -102,9 +120,9 @@ class AwsRulesProxy:
         return self.injected
 
     async def start(self) -> str:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
     async def aclose(self) -> None:
         if self._server is not None:
@@ -154,9 +172,11 @@ class AwsRulesProxy:
 
         fault: Fault | None = None
 
+        sums = tuple(sorted(checksum_headers(headers)))
+
         def record(status: int) -> None:
             injected = fault.describe() if fault is not None else ""
-            self.seen.append(Seen(method, target, status, chunked, length, injected))
+            self.seen.append(Seen(method, target, status, chunked, length, injected, sums))
 
         if self.aws_rules and method == "PUT" and chunked:
             record(501)
@@ -177,7 +197,7 @@ class AwsRulesProxy:
             record(fault.status)
             if not expect and length:
                 await reader.readexactly(length)
-            await self._answer(writer, fault.status, fault.code)
+            await self._answer(writer, fault.status, fault.code, fault.message)
             return
         if expect:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -191,9 +211,18 @@ class AwsRulesProxy:
             body = await self._read_chunked(reader)
         else:
             body = await reader.readexactly(length) if length else b""
+            if fault is not None and fault.corrupt and body:
+                body = body[:-1] + bytes([body[-1] ^ 0xFF])
+            refusal = self.rules.check(method, target, headers, body) if self.rules else None
+            if refusal is not None:
+                record(refusal.status)
+                await self._answer(writer, refusal.status, refusal.code, refusal.message)
+                return
         cut = fault.response_bytes if fault is not None else None
         then = fault.then if fault is not None else "cut"
-        await self._forward(head, body, writer, record, cut, then)
+        answer = await self._forward(head, body, writer, record, cut, then)
+        if self.rules is not None and answer is not None:
+            self.rules.learn(method, target, headers, *answer)
 
     @staticmethod
     async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -225,7 +254,8 @@ class AwsRulesProxy:
         record: Callable[[int], None],
         cut: int | None = None,
         then: Literal["cut", "stall"] = "cut",
-    ) -> None:
+    ) -> tuple[int, bytes] | None:
+        """Forward the request; the status and body of the answer relayed in full."""
         url = urlsplit(self.upstream)
         up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port)
         try:
@@ -238,23 +268,29 @@ class AwsRulesProxy:
             up_writer.write(b"\r\n".join([*lines, b"Connection: close", b"", b""]) + body)
             await up_writer.drain()
             resp_head = await up_reader.readuntil(b"\r\n\r\n")
-            record(int(resp_head.split(b" ", 2)[1]))  # before the client can see the answer
+            status = int(resp_head.split(b" ", 2)[1])
+            record(status)  # before the client can see the answer
             resp_lines = [
                 line
                 for line in resp_head.split(b"\r\n")
                 if line and not line.lower().startswith(b"connection:")
             ]
             writer.write(b"\r\n".join([*resp_lines, b"Connection: close", b"", b""]))
+            # The start of the answer is kept: the rules learn upload ids from it.
+            kept = bytearray()
             while data := await up_reader.read(1 << 16):
                 if cut is not None and len(data) >= cut:
                     writer.write(data[:cut])
                     await writer.drain()
                     await self._end(writer, then)
-                    return
+                    return None
                 if cut is not None:
                     cut -= len(data)
+                if len(kept) < 1 << 16:
+                    kept += data[: (1 << 16) - len(kept)]
                 writer.write(data)
                 await writer.drain()
+            return status, bytes(kept)
         finally:
             up_writer.close()
             with contextlib.suppress(Exception):
@@ -269,7 +305,7 @@ class AwsRulesProxy:
         header: str,
     ) -> None:
         # Answer at once, as AWS does, then discard what the client still sends.
-        await self._answer(writer, status, code, header)
+        await self._answer(writer, status, code, header=header)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 while await reader.read(1 << 16):
@@ -277,15 +313,24 @@ class AwsRulesProxy:
 
     @staticmethod
     async def _answer(
-        writer: asyncio.StreamWriter, status: int, code: str, header: str | None = None
+        writer: asyncio.StreamWriter,
+        status: int,
+        code: str,
+        message: str = "refused by the AWS-rules proxy",
+        header: str | None = None,
     ) -> None:
         extra = f"<Header>{header}</Header>" if header else ""
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>'
-            f"<Error><Code>{code}</Code><Message>refused by the AWS-rules proxy</Message>"
+            f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
             f"{extra}<RequestId>proxy</RequestId></Error>"
         ).encode()
-        reason = {403: "Forbidden", 411: "Length Required", 501: "Not Implemented"}
+        reason = {
+            400: "Bad Request",
+            403: "Forbidden",
+            411: "Length Required",
+            501: "Not Implemented",
+        }
         writer.write(
             f"HTTP/1.1 {status} {reason.get(status, 'Error')}\r\n"
             "Content-Type: application/xml\r\n"

@@ -10,6 +10,7 @@ import pytest
 from hybridbuffer_async import HybridBuffer
 from hybridbuffer_async.storage.s3 import S3Storage
 
+from .conftest import S3Server
 from .s3_helpers import MiB, list_keys, list_uploads, other_tasks, payload, write_in_pieces
 
 PART = 5 * MiB
@@ -195,12 +196,16 @@ async def test_no_task_outlives_the_buffer(storage: Any) -> None:
     assert other_tasks() == set()
 
 
-async def test_put_args_reach_every_kind_of_object(client: Any, bucket: str) -> None:
+async def test_put_args_reach_every_kind_of_object(
+    client: Any, bucket: str, s3_server: S3Server
+) -> None:
+    # RGW knows only the storage classes of its zone's placement: STANDARD, here.
+    storage_class = "STANDARD_IA" if s3_server.name == "moto" else "STANDARD"
     put_args = {
         "ContentType": "application/x-test",
         "Metadata": {"origin": "hybridbuffer"},
         "Tagging": "purpose=spool",
-        "StorageClass": "STANDARD_IA",
+        "StorageClass": storage_class,
     }
     backend = S3Storage(client, bucket, put_args=put_args, part_size=PART)()
     for size in (0, 10, PART + 10):  # an empty put_object, one part, two parts
@@ -211,12 +216,18 @@ async def test_put_args_reach_every_kind_of_object(client: Any, bucket: str) -> 
         assert head["ContentLength"] == size
         assert head["ContentType"] == "application/x-test"
         assert head["Metadata"] == {"origin": "hybridbuffer"}
-        assert head["StorageClass"] == "STANDARD_IA"
-        tags = await client.get_object_tagging(Bucket=bucket, Key=key)
-        assert tags["TagSet"] == [{"Key": "purpose", "Value": "spool"}]
+        assert head.get("StorageClass", "STANDARD") == storage_class
+        tags = (await client.get_object_tagging(Bucket=bucket, Key=key)).get("TagSet", [])
+        if s3_server.name == "rgw" and size:
+            # RGW 16.2 drops the tags given to create_multipart_upload: a store's quirk,
+            # shown here so that the docs can say so.
+            assert tags == []
+        else:
+            assert tags == [{"Key": "purpose", "Value": "spool"}]
     await backend.aclose()
 
 
+@pytest.mark.only_on("moto", "stream mode: RGW 16.2 refuses a chunked body")
 async def test_put_args_reach_the_streaming_put(stream_client: Any, bucket: str) -> None:
     put_args = {"ContentType": "application/x-test", "Metadata": {"origin": "hybridbuffer"}}
     backend = S3Storage(stream_client, bucket, upload="stream", put_args=put_args)()

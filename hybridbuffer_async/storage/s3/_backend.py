@@ -11,6 +11,7 @@ from ...errors import StorageError
 from .._common import FirstFailure, run_detached, warn_leftover
 from ..base import StorageReader, StorageWriter
 from ._errors import GONE_CODES, client_closed, closed_client_error, mapped
+from ._parts import part_size_for, part_size_for_hint
 from ._reader import S3Reader
 from ._writer import S3Writer
 
@@ -28,11 +29,21 @@ class S3Backend:
 
     name = "s3"
 
-    def __init__(self, config: S3Storage) -> None:
+    def __init__(self, config: S3Storage, size_hint: int | None = None) -> None:
         self.cfg = config
+        self.size_hint = size_hint
+        #: The size of every multipart part but the last (the first 1000 in the growing
+        #: schedule): the storage's, or larger for the size hint.
+        self.part_size = part_size_for_hint(size_hint, config.part_size, config._max_parts)
         self._writers: dict[str, S3Writer] = {}
         self._objects: set[str] = set()  # completed by their writer
         self._closed = False
+
+    def part_size_of(self, number: int) -> int:
+        """The size of part *number* (1-based) of this buffer's multipart uploads."""
+        if self.cfg.part_schedule == "growing":
+            return part_size_for(number, self.part_size)
+        return self.part_size
 
     async def call(self, operation: str, key: str | None, **kwargs: Any) -> Any:
         """Make one S3 call, bounded by the timeout, errors mapped.

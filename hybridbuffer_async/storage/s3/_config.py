@@ -11,7 +11,16 @@ from .._common import new_object_name
 from .._progress import ProgressCallback, check_progress_callback
 from ._backend import S3Backend
 from ._check import check
-from ._parts import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE
+from ._checksums import ChecksumChoice, choose_checksum
+from ._parts import (
+    DEFAULT_PART_SIZE,
+    MAX_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    PART_SCHEDULES,
+    PartSchedule,
+)
 from ._writer import DEFAULT_QUEUE_SIZE
 
 if TYPE_CHECKING:
@@ -22,7 +31,8 @@ __all__ = ["S3Storage", "UploadMode"]
 UploadMode = Literal["auto", "stream", "multipart"]
 _MODES = ("auto", "stream", "multipart")
 
-#: put_args that only make sense once per object and that we set ourselves.
+#: put_args that only make sense once per object and that we set ourselves (and every
+#: ``Checksum*``: the *checksum* option's).
 _RESERVED_ARGS = frozenset(
     {"Bucket", "Key", "Body", "ContentLength", "ContentMD5", "UploadId", "PartNumber"}
 )
@@ -97,6 +107,23 @@ def check_bucket(bucket: object) -> str:
     return bucket
 
 
+def check_size_hint(size_hint: object) -> int | None:
+    """*size_hint*, if it is ``None`` or a byte count an S3 object can have.
+
+    :raises TypeError: if it is not an int
+    :raises ValueError: if it is negative or above S3's 5 TiB object limit
+    """
+    if size_hint is None:
+        return None
+    hint = check_type("size_hint", size_hint, int, "an int (bytes) or None")
+    if not 0 <= hint <= MAX_OBJECT_SIZE:
+        raise ValueError(
+            f"size_hint must be a byte count from 0 to S3's 5 TiB object limit"
+            f" ({MAX_OBJECT_SIZE}), got {hint!r}"
+        )
+    return hint
+
+
 def _can_stream(client: Any) -> bool:
     config = client.meta.config
     s3 = getattr(config, "s3", None) or {}
@@ -119,7 +146,25 @@ class S3Storage:
         ``"multipart"`` (one multipart upload per object, created at its first write, so
         that a wrong bucket or credentials fail that write's successor at the latest) or
         ``"stream"`` (one chunked put_object; not on AWS S3)
-    :param part_size: bytes per multipart part (>= 5 MiB); grows past part 1000
+    :param part_size: bytes per multipart part (5 MiB to 5 GiB): every part but the last
+        has this size, unless *size_hint* asks for more
+    :param size_hint: the bytes a buffer is expected to store, if known: the part size is
+        then large enough for them to fit in S3's 10,000 parts (5 TiB at most). Without it
+        an object fits in 10,000 parts of *part_size* (78 GiB with the default), and one
+        that would need more fails with a :class:`~hybridbuffer_async.StorageError`
+        (code ``TooManyParts``), its upload aborted. Per buffer: ``storage(size_hint=n)``
+    :param part_schedule: ``"equal"`` (the default: what every store takes) or
+        ``"growing"``: *part_size* for parts 1-1000, then doubling every 1000 parts up to
+        5 TiB in 10,000 parts (``part_size_for``); AWS S3 only: Cloudflare R2 refuses
+        parts of different sizes
+    :param checksum: the checksum every upload request carries, computed in a worker
+        thread: ``"crc32"``, ``"crc32c"`` (needs ``pip install "hybridbuffer-async[crc32c]"``),
+        ``"sha256"``, ``None`` (none: the client must then be made with
+        ``request_checksum_calculation="when_required"``, or botocore adds one), or
+        ``"auto"`` (the default): CRC32 when the client's ``request_checksum_calculation``
+        is ``"when_supported"`` (botocore's default), none when it is ``"when_required"``.
+        Always a header, never botocore's chunked trailer; multipart uploads are created
+        with its algorithm and each part's value goes to ``complete_multipart_upload``
     :param max_concurrency: multipart parts uploaded at once
     :param queue_size: chunks of about 1 MiB queued between the writer and the upload
     :param put_args: extra arguments for ``put_object``/``create_multipart_upload``
@@ -145,8 +190,14 @@ class S3Storage:
         aiobotocore client (an ``AioSession``, a boto3 client...), *on_progress* not callable
     :raises ValueError: if an argument is invalid: *client* ``None`` or for another service,
         *bucket* a name S3 refuses or an ``s3://`` URL, ``upload="stream"`` with a client
-        configuration that cannot stream a body of unknown length...
+        configuration that cannot stream a body of unknown length, ``checksum=None`` with a
+        client that adds a checksum itself...
+    :raises ImportError: for ``checksum="crc32c"`` without the ``crc32c`` package
     """
+
+    #: S3's part limit, checked before a part beyond it is needed. Private: the tests
+    #: lower it on an instance to reach the limit without 10,000 real parts.
+    _max_parts = MAX_PARTS
 
     def __init__(
         self,
@@ -157,6 +208,9 @@ class S3Storage:
         timeout: float = 30.0,
         upload: UploadMode = "auto",
         part_size: int = DEFAULT_PART_SIZE,
+        size_hint: int | None = None,
+        part_schedule: PartSchedule = "equal",
+        checksum: ChecksumChoice = "auto",
         max_concurrency: int = 4,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         put_args: Mapping[str, Any] | None = None,
@@ -177,6 +231,12 @@ class S3Storage:
             raise ValueError(
                 f"part_size must be an int from 5 MiB ({MIN_PART_SIZE}) to 5 GiB, got {part_size!r}"
             )
+        self.size_hint = check_size_hint(size_hint)
+        if part_schedule not in PART_SCHEDULES:
+            raise ValueError(
+                f"part_schedule must be one of {', '.join(map(repr, PART_SCHEDULES))},"
+                f" got {part_schedule!r}"
+            )
         check_type("max_concurrency", max_concurrency, int, "an int")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
@@ -189,10 +249,22 @@ class S3Storage:
         reserved = sorted(_RESERVED_ARGS.intersection(extra))
         if reserved:
             raise ValueError(f"put_args must not set {', '.join(reserved)}: the storage does")
+        checksums = sorted(k for k in extra if k.startswith("Checksum"))
+        if checksums:
+            raise ValueError(
+                f"put_args must not set {', '.join(checksums)}: choose the checksum with"
+                ' checksum="crc32", "crc32c", "sha256" or None'
+            )
         if upload == "stream" and not _can_stream(client):
             raise ValueError(
                 'upload="stream" needs a client that can send a body of unknown length;'
                 f' create it with config={_STREAMING_FIX}, or use upload="auto"'
+            )
+        chosen = choose_checksum(checksum, client)
+        if upload == "stream" and chosen is not None:
+            raise ValueError(
+                f'upload="stream" cannot send checksum={checksum!r}: the checksum of a body of'
+                ' unknown length is not known before it is sent; leave checksum="auto"'
             )
         self.client = client
         self.bucket = bucket
@@ -200,6 +272,9 @@ class S3Storage:
         self.timeout = float(timeout)
         self.upload: UploadMode = upload
         self.part_size = part_size
+        self.part_schedule: PartSchedule = part_schedule
+        #: What every upload request carries; ``None``: no checksum.
+        self.checksum = chosen
         self.max_concurrency = max_concurrency
         self.queue_size = queue_size
         self.put_args = extra
@@ -209,28 +284,27 @@ class S3Storage:
     def _derive_request_args(self) -> None:
         """The arguments every request of an upload repeats, worked out once."""
         extra = self.put_args
-        #: What ``get_object`` and every part repeat: the SSE-C key, if any.
+        #: What ``get_object`` and every part (besides its checksum) repeat: the SSE-C key.
         self.sse_c_args = {k: extra[k] for k in _SSE_C_ARGS if k in extra}
-        #: ``create_multipart_upload``'s arguments. When the client computes checksums
-        #: (botocore's default) the upload is created with CRC32, as boto3's transfer
-        #: manager does, so each part's checksum goes into the completed object.
+        #: ``create_multipart_upload``'s arguments: with the checksum's algorithm, so that
+        #: each part's checksum goes into the completed object (as boto3's transfer
+        #: manager does).
         self.multipart_args = dict(extra)
-        calculation = getattr(self.client.meta.config, "request_checksum_calculation", None)
-        if "ChecksumAlgorithm" not in extra and calculation == "when_supported":
-            self.multipart_args["ChecksumAlgorithm"] = "CRC32"
-        algorithm = self.multipart_args.get("ChecksumAlgorithm")
-        #: ``upload_part``'s arguments besides the part itself.
-        self.part_args = dict(self.sse_c_args)
-        if algorithm:
-            self.part_args["ChecksumAlgorithm"] = algorithm
-        #: Whether we compute each body's CRC32 (off the loop) rather than botocore (on
-        #: it): when CRC32 is wanted and the caller supplied no checksum of its own.
-        self.crc32 = str(algorithm).upper() == "CRC32" and not any(
-            k.startswith("Checksum") and k != "ChecksumAlgorithm" for k in extra
-        )
+        if self.checksum is not None:
+            self.multipart_args["ChecksumAlgorithm"] = self.checksum.algorithm
 
-    def __call__(self) -> S3Backend:
-        return S3Backend(self)
+    def __call__(self, *, size_hint: int | None = None) -> S3Backend:
+        """The storage of one buffer.
+
+        :param size_hint: the bytes this buffer is expected to store, instead of the
+            storage's *size_hint*: ``HybridBuffer(storage=lambda: s3(size_hint=n))``
+        :raises ValueError: if *size_hint* is negative or above S3's 5 TiB object limit
+        """
+        if size_hint is None:
+            size_hint = self.size_hint
+        else:
+            check_size_hint(size_hint)
+        return S3Backend(self, size_hint)
 
     async def check(self) -> None:
         """Verify that buffers can use this storage: call it when a service starts.

@@ -4,20 +4,28 @@ and what an error tells about the request it ended."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...errors import StorageError
 from .._common import map_errors
+from ._hints import hint, message_for
 
-__all__ = ["CLIENT_CLOSED", "GONE_CODES", "client_closed", "mapped", "not_carried_out"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "GONE_CODES",
+    "TOO_MANY_PARTS",
+    "client_closed",
+    "mapped",
+    "not_carried_out",
+]
 
 #: Codes meaning that what we would delete or abort does not exist (any more).
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "404"})
 #: Our code for a call made with a client that is closed, or was never opened.
 CLIENT_CLOSED = "ClientClosed"
-#: Codes with which a server (AWS S3) refuses a body of unknown length.
-_NO_STREAMING_CODES = frozenset({"NotImplemented", "MissingContentLength", "501", "411"})
+#: Our code for an object that would need more parts than S3 allows.
+TOO_MANY_PARTS = "TooManyParts"
 _CLOSED_MESSAGE = (
     "the S3 client is closed (or was never opened): use it inside"
     ' `async with session.create_client("s3", ...) as client:`, and close the buffers first'
@@ -94,35 +102,34 @@ def _storage_error(
     described = _describe(exc)
     if described is None:
         return None
-    code, message = described
-    if operation == "put_object (stream)" and code in _NO_STREAMING_CODES:
-        message += (
-            "; this server refuses a body of unknown length (AWS S3 does):"
-            ' use upload="multipart" or "auto"'
-        )
+    code, message, error = described
+    advice = hint(code, operation, error)
+    if advice:
+        message = f"{message.rstrip('.')}; {advice}"
     return StorageError(
         f"{message} (bucket {bucket!r})", backend="s3", operation=operation, key=key, code=code
     )
 
 
-def _describe(exc: Exception) -> tuple[str | None, str] | None:
-    """``(S3 error code, message)`` for an error of the layers below us, else ``None``."""
+def _describe(exc: Exception) -> tuple[str | None, str, Mapping[str, Any]] | None:
+    """``(S3 error code, message, S3's error fields)`` for an error of the layers below
+    us, else ``None``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = error.get("Code") or (str(status) if status else None)
-        return code, error.get("Message") or str(exc)
+        return code, message_for(code, error) or str(exc), error
     if isinstance(exc, TimeoutError):
-        return "Timeout", "no answer within the timeout"
+        return "Timeout", "no answer within the timeout", {}
     if isinstance(exc, BotoCoreError | OSError):
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, {}
     try:
         import aiohttp
     except ImportError:  # pragma: no cover - aiobotocore depends on aiohttp
         pass
     else:
         if isinstance(exc, aiohttp.ClientError):
-            return None, str(exc) or type(exc).__name__
+            return None, str(exc) or type(exc).__name__, {}
     return None

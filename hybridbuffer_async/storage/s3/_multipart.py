@@ -12,9 +12,8 @@ from typing import Any
 from ..._concurrency import shielded
 from ...errors import StorageError
 from .._common import FirstFailure, warn_leftover
-from ._checksums import checksum_args
-from ._errors import not_carried_out
-from ._parts import part_size_for
+from ._errors import TOO_MANY_PARTS, not_carried_out
+from ._parts import MiB
 from ._upload import Phase, Upload
 
 __all__ = ["MultipartUpload"]
@@ -28,6 +27,9 @@ class MultipartUpload(Upload):
     The upload is created before any data is sent, so that S3 checks the bucket, the
     credentials and the permissions at the first write; an object smaller than a part is
     a one-part upload. Every request has a ``Content-Length``, which AWS S3 requires.
+    Every part but the last has the same size (unless the growing schedule is chosen);
+    an object that would need more parts than S3 allows fails before the first part
+    beyond the limit, and the upload is aborted.
     """
 
     upload_id: str | None = None
@@ -40,7 +42,7 @@ class MultipartUpload(Upload):
             await self._create()
             self.started.set()
             number = 1
-            size = part_size_for(1, self.cfg.part_size)
+            size = self.backend.part_size_of(1)
             # A part fills a BytesIO: botocore can seek it (retries, checksums) and aiohttp
             # sends it in pieces without copying it again.
             part, filled = io.BytesIO(), 0
@@ -48,10 +50,12 @@ class MultipartUpload(Upload):
                 view = memoryview(item)
                 while view:
                     if filled == size:  # full, and more data follows: upload it
+                        if number == self.cfg._max_parts:
+                            raise self._too_many_parts(size)
                         part.seek(0)
                         await self._start_part(inflight, parts, number, part)
                         number += 1
-                        size = part_size_for(number, self.cfg.part_size)
+                        size = self.backend.part_size_of(number)
                         part, filled = io.BytesIO(), 0
                     take = min(size - filled, len(view))
                     part.write(view[:take])
@@ -88,6 +92,21 @@ class MultipartUpload(Upload):
                     if not task.cancelled():
                         task.exception()
             raise
+
+    def _too_many_parts(self, size: int) -> StorageError:
+        limit = self.cfg._max_parts
+        hint = self.backend.size_hint
+        given = "no size_hint" if hint is None else f"size_hint={hint}"
+        return StorageError(
+            f"the object needs more than {limit:,} parts of {size / MiB:g} MiB, S3's limit"
+            f" ({given}, part_size={self.cfg.part_size}): pass size_hint= with the bytes"
+            " you expect, which picks a part size that fits them, or a larger part_size;"
+            " the upload was aborted",
+            backend="s3",
+            operation="upload_part",
+            key=self.key,
+            code=TOO_MANY_PARTS,
+        )
 
     async def _create(self) -> None:
         async def create() -> None:
@@ -140,6 +159,8 @@ class MultipartUpload(Upload):
         assert self.upload_id is not None
         with data.getbuffer() as view:
             size = view.nbytes
+        checksum = self.cfg.checksum
+        summed = await checksum.args(data) if checksum else {}
         resp = await self.backend.call(
             "upload_part",
             self.key,
@@ -147,12 +168,14 @@ class MultipartUpload(Upload):
             UploadId=self.upload_id,
             PartNumber=number,
             Body=data,
-            **{**self.cfg.part_args, **await checksum_args(self.cfg, data)},
+            **self.cfg.sse_c_args,
+            **summed,
         )
+        # The part's checksum is the one we computed and sent: RGW 16.2, which ignores
+        # checksums, answers without one.
         entry: dict[str, Any] = {"PartNumber": number, "ETag": resp["ETag"]}
-        for name, value in resp.items():
-            if name.startswith("Checksum") and name != "ChecksumType" and value:
-                entry[name] = value
+        if checksum:
+            entry[checksum.param] = summed[checksum.param]
         parts[number] = entry
         self.acked += size
         total = self.acked  # read now: other parts may add to it while the callback runs

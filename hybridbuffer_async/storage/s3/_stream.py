@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from .._progress import ProgressReporter
 from ._errors import mapped
+from ._hints import STREAM_PUT
 from ._upload import Phase, Upload
 
 __all__ = ["QueueBody", "StreamUpload"]
@@ -31,7 +32,7 @@ class StreamUpload(Upload):
         cfg = self.cfg
         with (
             self.creating(Phase.NEW),
-            mapped("put_object (stream)", cfg.bucket, self.key, cfg.client),
+            mapped(STREAM_PUT, cfg.bucket, self.key, cfg.client),
         ):
             async with asyncio.timeout(cfg.timeout) as deadline:
                 body = self.body = QueueBody(

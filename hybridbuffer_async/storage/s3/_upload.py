@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from .._common import FirstFailure
 from .._progress import ProgressReporter
-from ._checksums import checksum_args
 from ._errors import not_carried_out
 
 if TYPE_CHECKING:
@@ -79,13 +78,15 @@ class Upload:
     async def put_empty(self) -> None:
         """Store an empty object (nothing was written: no task, no queue)."""
         logger.debug("upload of %s started: one put_object of 0 bytes", self.key)
+        checksum = self.cfg.checksum
         with self.creating(Phase.NEW):
             await self.backend.call(
                 "put_object",
                 self.key,
                 Key=self.key,
                 Body=b"",
-                **{**self.cfg.put_args, **await checksum_args(self.cfg, b"")},
+                **self.cfg.put_args,
+                **(await checksum.args(b"") if checksum else {}),
             )
         logger.debug("upload of %s complete: 0 bytes in one put_object", self.key)
         await self.progress(0, done=True)
