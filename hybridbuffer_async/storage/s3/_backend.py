@@ -57,17 +57,21 @@ class S3Backend:
             async with asyncio.timeout(cfg.timeout):
                 return await getattr(cfg.client, operation)(Bucket=cfg.bucket, **kwargs)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, *, warn: bool = True) -> None:
         """Delete one object; one that is already gone (or whose bucket is) is no error.
 
-        :raises StorageError: if S3 refused; logged at WARNING with how to delete it by hand
+        :param warn: log a failure at WARNING with how to delete the object by hand (left
+            out where the deletion will be tried again: one warning per object)
+        :raises StorageError: if S3 refused
         """
         bucket = self.cfg.bucket
         await self._remove(
             "delete_object",
             key,
             f"delete s3://{bucket}/{key}",
-            f"delete it by hand: aws s3api delete-object --bucket {bucket} --key {key}",
+            f"delete it by hand: aws s3api delete-object --bucket {bucket} --key {key}"
+            if warn
+            else None,
         )
         logger.debug("deleted s3://%s/%s", bucket, key)
 
@@ -87,12 +91,15 @@ class S3Backend:
         )
         logger.debug("aborted multipart upload %s of %s", upload_id, key)
 
-    async def _remove(self, operation: str, key: str, what: str, advice: str, **kw: Any) -> None:
+    async def _remove(
+        self, operation: str, key: str, what: str, advice: str | None, **kw: Any
+    ) -> None:
         try:
             await self.call(operation, key, Key=key, **kw)
         except StorageError as exc:
             if exc.code not in GONE_CODES:
-                warn_leftover(logger, what, exc.code, advice)
+                if advice is not None:
+                    warn_leftover(logger, what, exc.code, advice)
                 raise
 
     async def create_writer(self) -> tuple[str, StorageWriter]:
@@ -121,9 +128,9 @@ class S3Backend:
         if writer is not None:  # it removes what its upload created, and only that
             await writer.abort()
         elif key in self._objects:
-            await shielded(self.delete(key))
-            # Forgotten only once deleted: a removal that failed is retried by the next
-            # remove() of the key, or by aclose().
+            # Forgotten only once deleted: a removal that failed is tried again by the next
+            # remove() of the key and at aclose(), which warns if it fails for good.
+            await shielded(self.delete(key, warn=False))
             self._objects.discard(key)
 
     async def aclose(self) -> None:
@@ -132,7 +139,11 @@ class S3Backend:
         failures = FirstFailure()
         for key in [*self._writers, *self._objects]:
             with failures.step():  # each failure is logged where it happened, with the key
-                await self.remove(key)
+                if key in self._writers:
+                    await self.remove(key)
+                else:
+                    await shielded(self.delete(key))
+                    self._objects.discard(key)
         failures.raise_first()
 
     def abandon(self) -> None:
