@@ -54,6 +54,21 @@ async def command_calls(client: AnyRedis, command: str) -> int:
     return sum(int(s.get(f"cmdstat_{command}", {}).get("calls", 0)) for s in per_node)
 
 
+async def wait_blocked(client: AnyRedis, n: int = 1, within: float = 30.0) -> None:
+    """Wait until *n* clients are held by the server (``CLIENT PAUSE``), on any node: a
+    request is then in flight for certain. Polls the server's own count, no guessed delay.
+
+    :raises TimeoutError: if it does not happen within *within* seconds
+    """
+    async with asyncio.timeout(within):
+        while True:
+            info = await client.info("clients", **_every_node(client))
+            per_node = info.values() if isinstance(client, RedisCluster) else [info]
+            if sum(int(i.get("blocked_clients", 0)) for i in per_node) >= n:
+                return
+            await asyncio.sleep(0.005)
+
+
 async def write_object(storage: Storage, data: bytes, piece: int | None = None) -> str:
     key, writer = await storage.create_writer()
     step = piece or max(1, len(data))

@@ -12,7 +12,15 @@ from hybridbuffer_async import HybridBuffer, StorageError
 from hybridbuffer_async.storage.redis import RedisStorage
 
 from ..checkpoints import Phase, cancel_at_every_await
-from .helpers import AnyRedis, all_keys, pause, payload, unpause, wait_until_empty
+from .helpers import (
+    AnyRedis,
+    all_keys,
+    pause,
+    payload,
+    unpause,
+    wait_blocked,
+    wait_until_empty,
+)
 from .servers import RedisServer
 
 CS = 16
@@ -150,9 +158,11 @@ async def test_cancellation_while_a_flush_waits_on_redis_leaves_no_keys(client: 
     await buf.write(payload(5 * CS))
     await pause(client, 5000)
     task = asyncio.ensure_future(buf.write(payload(4 * CS)))
-    await asyncio.sleep(0.1)
+    await wait_blocked(client)  # the flush's pipeline waits on Redis
     task.cancel()
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # the cancel is delivered; the task waits for the round trip
+        await asyncio.sleep(0)
+    assert not task.done()
     await unpause(client)
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -24,6 +24,7 @@ from .helpers import (
     read_object,
     reset_stats,
     unpause,
+    wait_blocked,
     wait_until_empty,
     write_object,
 )
@@ -316,11 +317,12 @@ async def test_cancelled_write_leaves_no_keys_after_abort(client: AnyRedis) -> N
     _, writer = await storage.create_writer()
     await pause(client, 5000)  # writes wait: the flush is in flight
     task = asyncio.ensure_future(writer.write(payload(10 * CS)))
-    await asyncio.sleep(0.1)
+    await wait_blocked(client)
     assert not task.done()
     task.cancel()
-    await asyncio.sleep(0.1)
-    assert not task.done()  # the round trip in flight is waited for, not torn
+    for _ in range(20):  # the cancel is delivered...
+        await asyncio.sleep(0)
+    assert not task.done()  # ...and the round trip in flight is waited for, not torn
     await unpause(client)
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -108,6 +108,22 @@ class AwsRulesProxy:
     injected: list[Seen] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Set (and replaced) whenever a request is recorded in seen or injected.
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _note(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 30.0) -> None:
+        """Wait until *predicate* (of :attr:`seen` or :attr:`faults`) holds: tests wait
+        for what the proxy saw, never for a guessed amount of time.
+
+        :raises TimeoutError: if it does not hold within *within* seconds
+        """
+        async with asyncio.timeout(within):
+            while not predicate():
+                await self._changed.wait()
 
     @property
     def refused(self) -> list[Seen]:
@@ -177,6 +193,7 @@ class AwsRulesProxy:
         def record(status: int) -> None:
             injected = fault.describe() if fault is not None else ""
             self.seen.append(Seen(method, target, status, chunked, length, injected, sums))
+            self._note()
 
         if self.aws_rules and method == "PUT" and chunked:
             record(501)
@@ -192,6 +209,7 @@ class AwsRulesProxy:
         fault = self.fault(method, target)
         if fault is not None:
             self.injected.append(Seen(method, target, 0, chunked, length, fault.describe()))
+            self._note()
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.status:
             record(fault.status)

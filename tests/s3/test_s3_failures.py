@@ -85,13 +85,19 @@ async def test_cancelling_mid_upload_leaves_no_object_and_no_multipart_upload(
 
 
 async def test_cancelling_while_the_upload_is_being_finished_leaves_nothing(
-    storage: Any, client: Any, bucket: str
+    faulty: tuple[AwsRulesProxy, Any], client: Any, bucket: str
 ) -> None:
-    buf = HybridBuffer(MiB, storage=storage(part_size=PART))
+    proxy, proxied = faulty
+
+    def completing(method: str, target: str) -> bool:
+        return method == "POST" and "uploadId=" in target
+
+    proxy.fault = lambda m, t: Fault(delay=1.0) if completing(m, t) else None
+    buf = HybridBuffer(MiB, storage=S3Storage(proxied, bucket, part_size=PART))
     await write_in_pieces(buf, payload(12 * MiB))
     reader = asyncio.create_task(buf.read())  # seals: waits for the upload to finish
-    await asyncio.sleep(0.05)
-    reader.cancel()
+    await proxy.wait_for(lambda: any(completing(s.method, s.target) for s in proxy.faults))
+    reader.cancel()  # while complete_multipart_upload is in flight
     with pytest.raises(asyncio.CancelledError):
         await reader
     await buf.aclose()

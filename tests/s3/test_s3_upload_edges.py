@@ -74,13 +74,17 @@ async def test_failed_part_is_raised_by_the_next_write(
     backend = S3Storage(through_proxy, bucket, part_size=PART, max_concurrency=4)()
     _, writer = await backend.create_writer()
     await writer.write(bytes(PART + MiB))  # part 1 starts
-    for _ in range(500):  # until the refusal is back
-        if any(s.status == 403 for s in proxy.seen):
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    await proxy.wait_for(lambda: any(s.status == 403 for s in proxy.seen))
+
+    async def write_until_refused() -> None:
+        # The refusal reaches the upload task within a few turns of the loop; from then
+        # on the next write raises (before, writes went on until the next part boundary).
+        for _ in range(1000):
+            await writer.write(b"x")
+            await asyncio.sleep(0)
+
     with pytest.raises(StorageError) as info:
-        await writer.write(bytes(MiB))
+        await write_until_refused()
     assert info.value.code == "AccessDenied"
     await backend.aclose()
 
@@ -89,18 +93,28 @@ async def test_abort_wakes_a_writer_blocked_on_the_queue(
     faulty: tuple[AwsRulesProxy, Any], bucket: str
 ) -> None:
     proxy, through_proxy = faulty
-    # Slow parts, one at a time, a one-chunk queue: the producer soon waits on the queue.
-    proxy.fault = lambda m, t: Fault(delay=2.0) if "partNumber=" in t else None
+    # Parts never answered, one at a time, a one-chunk queue: the producer must end up
+    # waiting on the queue, since 40 MiB cannot fit in what the writer holds.
+    proxy.fault = lambda m, t: Fault(request_bytes=0, then="stall") if "partNumber=" in t else None
     backend = S3Storage(through_proxy, bucket, part_size=PART, max_concurrency=1, queue_size=1)()
     _, writer = await backend.create_writer()
+    written = [0]
 
     async def produce() -> None:
         for _ in range(40):
             await writer.write(bytes(MiB))
+            written[0] += 1
 
     producer = asyncio.create_task(produce())
-    await asyncio.sleep(0.5)
+    # Blocked once its count stops moving: until then each write returns within a turn
+    # or two of the loop, and nothing drains the queue while the parts stall.
+    await proxy.wait_for(lambda: bool(proxy.faults))
+    last, still = -1, 0
+    while still < 50:
+        last, still = written[0], still + 1 if written[0] == last else 0
+        await asyncio.sleep(0)
     assert not producer.done()
+    assert 0 < written[0] < 40
     await writer.abort()
     with pytest.raises(StorageError, match="aborted"):
         await asyncio.wait_for(producer, 10)
